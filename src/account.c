@@ -1,0 +1,423 @@
+/* account: register, login, passwd and logout, with hashing off the loop. */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "chat.h"
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "proto.h"
+#include "ratelimit.h"
+#include "server.h"
+#include "store.h"
+#include "xmalloc.h"
+
+/* Keys remembered per limiter; the oldest is forgiven first. */
+#define ACCOUNT_LIMIT_KEYS	65536
+
+static struct ratelimit_table	*account_fail_by_addr;
+static struct ratelimit_table	*account_fail_by_user;
+static struct ratelimit_table	*account_reg_by_addr;
+
+void
+account_init(void)
+{
+	account_fail_by_addr = ratelimit_table_new(ACCOUNT_LIMIT_KEYS);
+	account_fail_by_user = ratelimit_table_new(ACCOUNT_LIMIT_KEYS);
+	account_reg_by_addr = ratelimit_table_new(ACCOUNT_LIMIT_KEYS);
+}
+
+void
+account_free(void)
+{
+	ratelimit_table_free(account_fail_by_addr);
+	ratelimit_table_free(account_fail_by_user);
+	ratelimit_table_free(account_reg_by_addr);
+	account_fail_by_addr = account_fail_by_user = NULL;
+	account_reg_by_addr = NULL;
+}
+
+/* The remote address without the port: the key of per-address limits. */
+static void
+account_addr_key(const struct conn *c, char *buf, size_t len)
+{
+	if (c->peer.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    &c->peer)->sin6_addr, buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    &c->peer)->sin_addr, buf, (socklen_t)len);
+}
+
+static void
+account_user_key(const char *name, char *buf, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (char)tolower((unsigned char)name[i]);
+	buf[i] = '\0';
+}
+
+static bool
+account_password_ok(size_t len)
+{
+	return len >= PROTO_PASSWORD_MIN && len <= PROTO_PASSWORD_MAX;
+}
+
+/* Park the connection until the auth workers answer. */
+static int
+account_submit(struct conn *c, struct proto_request *req,
+    const struct auth_job *job, const char *user, int64_t user_id,
+    bool banned)
+{
+	struct dispatch_wait	*w;
+
+	if (auth_submit(c->srv->auth, job) == -1) {
+		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
+		    "server busy, try again");
+		return -1;
+	}
+	w = dispatch_wait_get(c);
+	w->auth_type = req->type;
+	w->auth_ref = req->ref ? json_incref(req->ref) : NULL;
+	free(w->auth_user);
+	w->auth_user = xstrdup(user);
+	w->auth_user_id = user_id;
+	w->auth_banned = banned;
+	c->flags |= CONN_F_WAITING;
+	return 0;
+}
+
+static void
+account_rooms_cb(struct chat_room *r, void *arg)
+{
+	json_array_append_new(arg, json_string(chat_room_name(r)));
+}
+
+/* The session is logged in as (id, name): join chat and say so. */
+static void
+account_start_session(struct conn *c, const json_t *ref, int64_t id,
+    const char *name, bool with_rooms)
+{
+	struct server		*srv = c->srv;
+	const struct config_limits *lim = &srv->cfg->limits;
+	struct chat_user	*u = chat_user_get(srv->chat, id, name);
+	struct chat_session	*s;
+	struct dispatch_event	*ev;
+	json_t			*ok, *rooms;
+	int64_t			 now = server_now_ms();
+	bool			 first;
+	char			 sid[24];
+	struct log_field	 f[] = { { "SESSION", sid }, { "USER", name },
+				    { "PEER", c->peer_text } };
+
+	s = chat_session_add(srv->chat, u, c, &first);
+	ratelimit_init(&s->messages, lim->messages_per_second,
+	    lim->message_burst, now);
+	ratelimit_init(&s->typing, lim->typing_per_second, lim->typing_burst,
+	    now);
+	c->session = s;
+	srv->stats.sessions++;
+
+	ok = proto_ok(ref);
+	json_object_set_new(ok, "user", json_string(chat_user_name(u)));
+	if (with_rooms) {
+		rooms = json_array();
+		chat_user_each_room(u, account_rooms_cb, rooms);
+		json_object_set_new(ok, "rooms", rooms);
+	}
+	dispatch_reply(c, ok);
+	if (first) {
+		ev = dispatch_event_new(json_pack("{s:s, s:s, s:s, s:s}",
+		    "type", "presence", "user", chat_user_name(u),
+		    "status", "online", "text", ""));
+		chat_deliver_presence(srv->chat, u, s, dispatch_event_send, ev);
+		dispatch_event_put(ev);
+	}
+	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)c->id);
+	log_emit(LOG_INFO, NULL, f, 3, "session=%s event=login user=%s "
+	    "peer=%s", sid, chat_user_name(u), c->peer_text);
+}
+
+void
+account_register(struct conn *c, struct proto_request *req)
+{
+	struct server		*srv = c->srv;
+	const struct config	*cfg = srv->cfg;
+	struct store_user	 su;
+	struct auth_job		 job;
+	char			 addr[64];
+	int			 rc;
+
+	if (c->session != NULL) {
+		dispatch_fail(c, req->ref, PROTO_ERR_ALREADY_LOGGED_IN,
+		    "already logged in as %s", chat_user_name(c->session->user));
+		return;
+	}
+	if (!cfg->registration) {
+		dispatch_fail(c, req->ref, PROTO_ERR_REGISTRATION_CLOSED,
+		    "registration is closed on this server");
+		return;
+	}
+	if (!proto_user_name_valid(req->user)) {
+		dispatch_fail(c, req->ref, PROTO_ERR_INVALID_NAME, "user names "
+		    "are 1 to %d of A-Z a-z 0-9 _ . - and do not start with "
+		    ". or -", PROTO_USER_MAX);
+		return;
+	}
+	if (!account_password_ok(req->password_len)) {
+		dispatch_fail(c, req->ref, PROTO_ERR_WEAK_PASSWORD, "passwords "
+		    "are %d to %d bytes", PROTO_PASSWORD_MIN, PROTO_PASSWORD_MAX);
+		return;
+	}
+	account_addr_key(c, addr, sizeof(addr));
+	if (!ratelimit_table_check(account_reg_by_addr, addr,
+	    cfg->limits.registrations_per_hour, 3600 * 1000, server_now_ms())) {
+		srv->stats.rate_limited++;
+		dispatch_fail(c, req->ref, PROTO_ERR_RATE_LIMITED,
+		    "too many registrations from your address; try later");
+		return;
+	}
+	ratelimit_table_hit(account_reg_by_addr, addr,
+	    cfg->limits.registrations_per_hour, 3600 * 1000, server_now_ms());
+	rc = store_user_find(srv->store, req->user, &su);
+	store_user_clear(&su);
+	if (rc == STORE_OK) {
+		dispatch_fail(c, req->ref, PROTO_ERR_USER_EXISTS,
+		    "the name %s is taken", req->user);
+		return;
+	}
+	if (rc == STORE_ERROR) {
+		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
+		    "the account database is unavailable");
+		return;
+	}
+	memset(&job, 0, sizeof(job));
+	job.hash_password = req->password;
+	job.hash_len = req->password_len;
+	job.cookie = c->id;
+	account_submit(c, req, &job, req->user, 0, false);
+}
+
+void
+account_login(struct conn *c, struct proto_request *req)
+{
+	struct server		*srv = c->srv;
+	const struct config	*cfg = srv->cfg;
+	struct store_user	 su;
+	struct auth_job		 job;
+	char			 addr[64], ukey[PROTO_USER_MAX + 2];
+	int64_t			 now = server_now_ms();
+	int			 rc;
+
+	if (c->session != NULL) {
+		dispatch_fail(c, req->ref, PROTO_ERR_ALREADY_LOGGED_IN,
+		    "already logged in as %s", chat_user_name(c->session->user));
+		return;
+	}
+	account_addr_key(c, addr, sizeof(addr));
+	account_user_key(req->user, ukey, sizeof(ukey));
+	if (!ratelimit_table_check(account_fail_by_addr, addr,
+	    cfg->limits.login_failures_per_minute, 60000, now) ||
+	    !ratelimit_table_check(account_fail_by_user, ukey,
+	    cfg->limits.login_failures_per_minute, 60000, now)) {
+		srv->stats.rate_limited++;
+		dispatch_fail(c, req->ref, PROTO_ERR_RATE_LIMITED,
+		    "too many failed logins; try again in a minute");
+		return;
+	}
+	memset(&su, 0, sizeof(su));
+	rc = proto_user_name_valid(req->user) ?
+	    store_user_find(srv->store, req->user, &su) : STORE_NOT_FOUND;
+	if (rc == STORE_ERROR) {
+		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
+		    "the account database is unavailable");
+		return;
+	}
+	/* An unknown user costs a verification too (a dummy hash). */
+	memset(&job, 0, sizeof(job));
+	job.verify_password = req->password;
+	job.verify_len = req->password_len;
+	job.stored_hash = rc == STORE_OK ? su.hash : NULL;
+	job.cookie = c->id;
+	account_submit(c, req, &job, rc == STORE_OK ? su.name : req->user,
+	    rc == STORE_OK ? su.id : 0, su.banned);
+	store_user_clear(&su);
+}
+
+void
+account_passwd(struct conn *c, struct proto_request *req)
+{
+	struct server		*srv = c->srv;
+	struct store_user	 su;
+	struct auth_job		 job;
+	const char		*name = chat_user_name(c->session->user);
+
+	if (!account_password_ok(req->new_password_len)) {
+		dispatch_fail(c, req->ref, PROTO_ERR_WEAK_PASSWORD, "passwords "
+		    "are %d to %d bytes", PROTO_PASSWORD_MIN, PROTO_PASSWORD_MAX);
+		return;
+	}
+	if (store_user_find(srv->store, name, &su) != STORE_OK) {
+		store_user_clear(&su);
+		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
+		    "the account database is unavailable");
+		return;
+	}
+	memset(&job, 0, sizeof(job));
+	job.verify_password = req->old_password;
+	job.verify_len = req->old_password_len;
+	job.stored_hash = su.hash;
+	job.hash_password = req->new_password;
+	job.hash_len = req->new_password_len;
+	job.cookie = c->id;
+	account_submit(c, req, &job, su.name, su.id, false);
+	store_user_clear(&su);
+}
+
+static void
+account_login_failed(struct conn *c, const char *user)
+{
+	const struct config *cfg = c->srv->cfg;
+	char		 addr[64], ukey[PROTO_USER_MAX + 2], esc[80], sid[24];
+	int64_t		 now = server_now_ms();
+	struct log_field f[] = { { "SESSION", sid }, { "USER", esc },
+			    { "PEER", c->peer_text } };
+
+	account_addr_key(c, addr, sizeof(addr));
+	account_user_key(user, ukey, sizeof(ukey));
+	ratelimit_table_hit(account_fail_by_addr, addr,
+	    cfg->limits.login_failures_per_minute, 60000, now);
+	ratelimit_table_hit(account_fail_by_user, ukey,
+	    cfg->limits.login_failures_per_minute, 60000, now);
+	log_escape(user, strlen(user), esc, sizeof(esc));
+	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)c->id);
+	log_emit(LOG_NOTICE, LOG_ID_LOGIN_FAILED, f, 3,
+	    "session=%s event=login_failed user=%s peer=%s", sid, esc,
+	    c->peer_text);
+}
+
+static void
+account_registered(struct conn *c, struct dispatch_wait *w,
+    const struct auth_result *res)
+{
+	struct server	*srv = c->srv;
+	int64_t		 id;
+	int		 rc;
+
+	if (res->new_hash == NULL) {
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_INTERNAL,
+		    "could not hash the password");
+		return;
+	}
+	rc = store_user_add(srv->store, w->auth_user, res->new_hash,
+	    server_now_ms(), &id);
+	if (rc == STORE_EXISTS)
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_USER_EXISTS,
+		    "the name %s is taken", w->auth_user);
+	else if (rc != STORE_OK)
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_INTERNAL,
+		    "the account database is unavailable");
+	else
+		account_start_session(c, w->auth_ref, id, w->auth_user, false);
+}
+
+static void
+account_logged_in(struct conn *c, struct dispatch_wait *w,
+    const struct auth_result *res)
+{
+	char	 ukey[PROTO_USER_MAX + 2];
+
+	if (!res->verified || w->auth_user_id == 0) {
+		account_login_failed(c, w->auth_user);
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_AUTH_FAILED,
+		    "wrong user name or password");
+		return;
+	}
+	if (w->auth_banned) {
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_BANNED,
+		    "this account is banned");
+		return;
+	}
+	account_user_key(w->auth_user, ukey, sizeof(ukey));
+	ratelimit_table_forget(account_fail_by_user, ukey);
+	account_start_session(c, w->auth_ref, w->auth_user_id, w->auth_user,
+	    true);
+}
+
+static void
+account_password_changed(struct conn *c, struct dispatch_wait *w,
+    const struct auth_result *res)
+{
+	if (!res->verified) {
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_AUTH_FAILED,
+		    "the old password is wrong");
+		return;
+	}
+	if (res->new_hash == NULL || store_user_set_hash(c->srv->store,
+	    w->auth_user_id, res->new_hash) != STORE_OK) {
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_INTERNAL,
+		    "could not store the new password");
+		return;
+	}
+	log_info("session=%llu event=passwd user=%s",
+	    (unsigned long long)c->id, w->auth_user);
+	dispatch_reply(c, proto_ok(w->auth_ref));
+}
+
+void
+account_auth_done(struct conn *c, const struct auth_result *res)
+{
+	struct dispatch_wait	*w = c->wait;
+
+	if (w == NULL || w->auth_user == NULL)
+		return;
+	switch (w->auth_type) {
+	case PROTO_REQ_REGISTER:
+		account_registered(c, w, res);
+		break;
+	case PROTO_REQ_LOGIN:
+		account_logged_in(c, w, res);
+		break;
+	case PROTO_REQ_PASSWD:
+		account_password_changed(c, w, res);
+		break;
+	default:
+		break;
+	}
+	dispatch_wait_free(c);
+	conn_resume(c);
+}
+
+void
+account_logout(struct conn *c)
+{
+	struct server		*srv = c->srv;
+	struct chat_session	*s = c->session;
+	struct chat_user	*u = s->user;
+	struct dispatch_event	*ev;
+	bool			 last;
+
+	/* Tell the room-mates before the user object may go away. */
+	if (chat_user_sessions(u) == 1) {
+		ev = dispatch_event_new(json_pack("{s:s, s:s, s:s, s:s}",
+		    "type", "presence", "user", chat_user_name(u),
+		    "status", "offline", "text", ""));
+		chat_deliver_presence(srv->chat, u, s, dispatch_event_send, ev);
+		dispatch_event_put(ev);
+	}
+	chat_session_remove(srv->chat, s, &last);
+	c->session = NULL;
+	srv->stats.sessions--;
+}

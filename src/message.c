@@ -1,0 +1,379 @@
+/*
+ * message: messages, typing and history.  Messages accepted during one
+ * pass of the event loop are queued and written in one transaction at the
+ * end of the pass (group commit); only then do their senders get the ok
+ * with the id, and the recipients the event, in id order.
+ */
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "chat.h"
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "proto.h"
+#include "ratelimit.h"
+#include "server.h"
+#include "store.h"
+#include "xmalloc.h"
+
+/* Rate-limited requests in a row before the connection is closed. */
+#define MESSAGE_MAX_STRIKES	50
+
+struct message_queued {
+	uint64_t		 conn_id;
+	json_t			*ref;		/* new reference or NULL */
+	int64_t			 from_id;
+	char			*from;
+	int64_t			 room_id;	/* 0 for a direct message */
+	int64_t			 to_id;		/* 0 for a room message */
+	char			*to;
+	char			*content;
+	size_t			 content_len;
+	int64_t			 ts_ms;
+	int64_t			 id;
+	TAILQ_ENTRY(message_queued) entry;
+};
+
+static TAILQ_HEAD(, message_queued) message_queue =
+    TAILQ_HEAD_INITIALIZER(message_queue);
+
+/* Where a message or typing notice goes: a room or a user. */
+struct message_target {
+	struct chat_room	*room;
+	struct chat_user	*user;		/* online or a room member */
+	int64_t			 user_id;
+	char			 user_name[PROTO_USER_MAX + 1];
+};
+
+/*
+ * Resolve 'to' for the session's user.  Room: it must exist and the user
+ * be a member.  User: the account must exist.  On failure the error reply
+ * is sent and -1 returned.
+ */
+static int
+message_resolve(struct conn *c, struct proto_request *req, const char *to,
+    struct message_target *t)
+{
+	struct server		*srv = c->srv;
+	struct store_user	 su;
+	int			 rc;
+
+	memset(t, 0, sizeof(*t));
+	if (to[0] == '#') {
+		t->room = chat_room_find(srv->chat, to);
+		if (t->room == NULL) {
+			dispatch_fail(c, req->ref, PROTO_ERR_NO_SUCH_ROOM,
+			    "no room %s", to);
+			return -1;
+		}
+		if (!chat_is_member(t->room, c->session->user)) {
+			dispatch_fail(c, req->ref, PROTO_ERR_NOT_MEMBER,
+			    "not a member of %s", chat_room_name(t->room));
+			return -1;
+		}
+		return 0;
+	}
+	if ((t->user = chat_user_find(srv->chat, to)) != NULL) {
+		t->user_id = chat_user_id(t->user);
+		snprintf(t->user_name, sizeof(t->user_name), "%s",
+		    chat_user_name(t->user));
+		return 0;
+	}
+	rc = proto_user_name_valid(to) ?
+	    store_user_find(srv->store, to, &su) : STORE_NOT_FOUND;
+	if (rc == STORE_OK) {
+		t->user_id = su.id;
+		snprintf(t->user_name, sizeof(t->user_name), "%s", su.name);
+	}
+	store_user_clear(&su);
+	if (rc == STORE_NOT_FOUND) {
+		dispatch_fail(c, req->ref, PROTO_ERR_NO_SUCH_USER,
+		    "no user %s", to);
+		return -1;
+	}
+	if (rc != STORE_OK) {
+		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
+		    "the account database is unavailable");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Take a token from the session's bucket.  Refused: rate_limited, and
+ * after too many refusals in a row the flood ends with the connection.
+ */
+static bool
+message_allowed(struct conn *c, struct proto_request *req,
+    struct ratelimit *rl)
+{
+	struct chat_session	*s = c->session;
+	char			 sid[24];
+	struct log_field	 f[2] = { { "SESSION", sid },
+				    { "USER", chat_user_name(s->user) } };
+
+	if (ratelimit_take(rl, server_now_ms())) {
+		s->strikes = 0;
+		return true;
+	}
+	c->srv->stats.rate_limited++;
+	dispatch_fail(c, req->ref, PROTO_ERR_RATE_LIMITED,
+	    "slow down: too many %s", req->type == PROTO_REQ_TYPING ?
+	    "typing notices" : "messages");
+	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)c->id);
+	if (s->strikes++ == 0)
+		log_emit(LOG_NOTICE, LOG_ID_RATE_LIMITED, f, 2,
+		    "session=%s event=rate_limited user=%s", sid, f[1].value);
+	if (s->strikes >= MESSAGE_MAX_STRIKES)
+		conn_close_after_flush(c, "flood");
+	return false;
+}
+
+void
+message_send(struct conn *c, struct proto_request *req)
+{
+	struct message_target	 t;
+	struct message_queued	*m;
+	struct chat_user	*me = c->session->user;
+
+	if (req->content_len > c->srv->cfg->limits.max_message) {
+		dispatch_fail(c, req->ref, PROTO_ERR_MESSAGE_TOO_LONG,
+		    "messages are at most %zu bytes",
+		    c->srv->cfg->limits.max_message);
+		return;
+	}
+	if (message_resolve(c, req, req->to, &t) == -1)
+		return;
+	if (!message_allowed(c, req, &c->session->messages))
+		return;
+	m = xcalloc(1, sizeof(*m));
+	m->conn_id = c->id;
+	m->ref = req->ref ? json_incref(req->ref) : NULL;
+	m->from_id = chat_user_id(me);
+	m->from = xstrdup(chat_user_name(me));
+	if (t.room != NULL) {
+		m->room_id = chat_room_id(t.room);
+		m->to = xstrdup(chat_room_name(t.room));
+	} else {
+		m->to_id = t.user_id;
+		m->to = xstrdup(t.user_name);
+	}
+	m->content = xstrndup(req->content, req->content_len);
+	m->content_len = req->content_len;
+	m->ts_ms = server_now_ms();
+	TAILQ_INSERT_TAIL(&message_queue, m, entry);
+	c->uncommitted++;
+}
+
+static json_t *
+message_event(int64_t id, const char *from, const char *to,
+    const char *content, size_t len, int64_t ts_ms)
+{
+	char	 ts[PROTO_TIME_LEN];
+
+	proto_format_time(ts_ms, ts);
+	return json_pack("{s:s, s:I, s:s, s:s, s:s%, s:s}", "type", "message",
+	    "id", (json_int_t)id, "from", from, "to", to, "content", content,
+	    len, "timestamp", ts);
+}
+
+static void
+message_count_cb(struct chat_session *s, void *arg)
+{
+	struct server	*srv = ((struct conn *)s->owner)->srv;
+
+	srv->stats.messages_out++;
+	dispatch_event_send(s, arg);
+}
+
+/* Committed: ok to the sender, the event to everyone else concerned. */
+static void
+message_deliver(struct server *srv, struct message_queued *m)
+{
+	struct conn		*c = conn_find(m->conn_id);
+	struct chat_session	*except = c ? c->session : NULL;
+	struct dispatch_event	*ev;
+	struct chat_room	*r;
+	struct chat_user	*u;
+	json_t			*ok;
+	char			 ts[PROTO_TIME_LEN];
+
+	srv->stats.messages_in++;
+	if (c != NULL) {
+		proto_format_time(m->ts_ms, ts);
+		ok = proto_ok(m->ref);
+		json_object_set_new(ok, "id", json_integer(m->id));
+		json_object_set_new(ok, "timestamp", json_string(ts));
+		dispatch_reply(c, ok);
+	}
+	ev = dispatch_event_new(message_event(m->id, m->from, m->to,
+	    m->content, m->content_len, m->ts_ms));
+	if (m->room_id != 0) {
+		if ((r = chat_room_find(srv->chat, m->to)) != NULL)
+			chat_deliver_room(r, except, message_count_cb, ev);
+	} else {
+		/* The recipient's sessions, then the sender's other ones. */
+		if ((u = chat_user_find(srv->chat, m->to)) != NULL &&
+		    chat_user_id(u) != m->from_id)
+			chat_deliver_user(u, NULL, message_count_cb, ev);
+		if ((u = chat_user_find(srv->chat, m->from)) != NULL)
+			chat_deliver_user(u, except, message_count_cb, ev);
+	}
+	dispatch_event_put(ev);
+}
+
+static void
+message_queued_free(struct message_queued *m)
+{
+	json_decref(m->ref);
+	free(m->from);
+	free(m->to);
+	free(m->content);
+	free(m);
+}
+
+/* After the commit (or its failure), run what each sender parked. */
+static void
+message_release(struct conn *c)
+{
+	struct dispatch_wait	*w = c->wait;
+	struct proto_request	 req;
+
+	c->uncommitted = 0;
+	if (w != NULL && w->has_req) {
+		req = w->req;
+		w->has_req = false;
+		c->flags &= ~CONN_F_WAITING;
+		dispatch_request(c, &req);
+		proto_request_clear(&req);
+		if (c->flags & (CONN_F_WAITING | CONN_F_CLOSING))
+			return;
+	}
+	conn_resume(c);
+}
+
+void
+message_commit(struct server *srv)
+{
+	struct message_queued	*m;
+	struct conn		*c;
+	bool			 ok = true;
+
+	if (TAILQ_EMPTY(&message_queue))
+		return;
+	if (store_begin(srv->store) != STORE_OK)
+		ok = false;
+	TAILQ_FOREACH(m, &message_queue, entry) {
+		if (!ok)
+			break;
+		if (store_message_add(srv->store, m->from_id, m->from,
+		    m->room_id, m->to_id, m->to, m->content, m->content_len,
+		    m->ts_ms, &m->id) != STORE_OK) {
+			store_rollback(srv->store);
+			ok = false;
+		}
+	}
+	if (ok && store_commit(srv->store) != STORE_OK)
+		ok = false;
+	while ((m = TAILQ_FIRST(&message_queue)) != NULL) {
+		TAILQ_REMOVE(&message_queue, m, entry);
+		c = conn_find(m->conn_id);
+		if (ok)
+			message_deliver(srv, m);
+		else if (c != NULL)
+			dispatch_fail(c, m->ref, PROTO_ERR_INTERNAL,
+			    "the message could not be stored; not sent");
+		/* The sender's last queued message releases it. */
+		if (c != NULL && --c->uncommitted == 0)
+			message_release(c);
+		message_queued_free(m);
+	}
+}
+
+void
+message_free(void)
+{
+	struct message_queued	*m;
+
+	while ((m = TAILQ_FIRST(&message_queue)) != NULL) {
+		TAILQ_REMOVE(&message_queue, m, entry);
+		message_queued_free(m);
+	}
+}
+
+void
+message_typing(struct conn *c, struct proto_request *req)
+{
+	struct message_target	 t;
+	struct dispatch_event	*ev;
+	struct chat_user	*me = c->session->user;
+
+	if (message_resolve(c, req, req->to, &t) == -1)
+		return;
+	if (!message_allowed(c, req, &c->session->typing))
+		return;
+	dispatch_reply(c, proto_ok(req->ref));
+	ev = dispatch_event_new(json_pack("{s:s, s:s, s:s, s:s}", "type",
+	    "typing", "from", chat_user_name(me), "to", t.room ?
+	    chat_room_name(t.room) : t.user_name, "state",
+	    req->typing_start ? "start" : "stop"));
+	if (t.room != NULL)
+		chat_deliver_room(t.room, c->session, dispatch_event_send, ev);
+	else if (t.user != NULL && t.user != me)
+		chat_deliver_user(t.user, NULL, dispatch_event_send, ev);
+	dispatch_event_put(ev);
+}
+
+static void
+message_history_cb(const struct store_message *sm, void *arg)
+{
+	json_array_append_new(arg, message_event(sm->id, sm->from, sm->to,
+	    sm->content, sm->content_len, sm->ts_ms));
+}
+
+void
+message_history(struct conn *c, struct proto_request *req)
+{
+	struct server		*srv = c->srv;
+	struct message_target	 t;
+	json_t			*ok, *list;
+	int64_t			 limit = 50, before, after;
+	int			 rc;
+
+	if (message_resolve(c, req, req->with, &t) == -1)
+		return;
+	if (req->has_limit)
+		limit = req->limit;
+	if (limit > srv->cfg->limits.history_max)
+		limit = srv->cfg->limits.history_max;
+	before = req->has_before ? req->before : 0;
+	after = req->has_after ? req->after : 0;
+	list = json_array();
+	/* "before": 0 asks for ids below 0: there are none. */
+	if (req->has_before && before == 0)
+		rc = STORE_OK;
+	else if (t.room != NULL)
+		rc = store_history_room(srv->store, chat_room_id(t.room),
+		    before, after, (int)limit, message_history_cb, list);
+	else
+		rc = store_history_direct(srv->store,
+		    chat_user_id(c->session->user), t.user_id, before, after,
+		    (int)limit, message_history_cb, list);
+	if (rc != STORE_OK) {
+		json_decref(list);
+		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
+		    "history is unavailable");
+		return;
+	}
+	ok = proto_ok(req->ref);
+	json_object_set_new(ok, "messages", list);
+	dispatch_reply(c, ok);
+}

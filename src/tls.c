@@ -1,0 +1,245 @@
+/* tls: server TLS context and the built-in self-signed certificate. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+/* TLS 1.2: ECDHE key exchange with AEAD ciphers only.  TLS 1.3 suites are
+ * all forward-secret AEAD already; OpenSSL's default list is kept. */
+#define TLS_CIPHERS_12	"ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!SHA1"
+#define TLS_CERT_DAYS	3650
+
+/* The first OpenSSL error as text, for a cause line. */
+static const char *
+tls_error(void)
+{
+	static char	 buf[256];
+	unsigned long	 e = ERR_get_error();
+
+	if (e == 0)
+		return "unknown error";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+static int
+tls_write_key(const char *path, EVP_PKEY *key, char **cause)
+{
+	FILE	*f;
+	int	 fd, ok;
+
+	/* Created 0600 from the start: the key is never world-readable. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((f = fdopen(fd, "w")) == NULL) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	ok = PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+	if (fclose(f) != 0 || !ok) {
+		xasprintf(cause, "%s: cannot write key", path);
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+tls_add_ext(X509 *x, int nid, const char *value)
+{
+	X509V3_CTX	 ctx;
+	X509_EXTENSION	*ext;
+	int		 ok;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value)) == NULL)
+		return 0;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+static X509 *
+tls_make_cert(EVP_PKEY *key)
+{
+	X509		*x;
+	X509_NAME	*name;
+	unsigned char	 serial[16];
+	BIGNUM		*bn;
+
+	if ((x = X509_new()) == NULL)
+		return NULL;
+	if (RAND_bytes(serial, sizeof(serial)) != 1)
+		goto fail;
+	serial[0] &= 0x7f;	/* a positive serial */
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	if (bn == NULL || BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL) {
+		BN_free(bn);
+		goto fail;
+	}
+	BN_free(bn);
+	if (!X509_set_version(x, 2) ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -3600) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x),
+	    (long)TLS_CERT_DAYS * 86400) == NULL ||
+	    !X509_set_pubkey(x, key))
+		goto fail;
+	name = X509_get_subject_name(x);
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"localhost", -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+	    (const unsigned char *)"netsockd self-signed", -1, -1, 0) ||
+	    !X509_set_issuer_name(x, name))
+		goto fail;
+	if (!tls_add_ext(x, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") ||
+	    !tls_add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
+	    !tls_add_ext(x, NID_key_usage, "critical,digitalSignature") ||
+	    !tls_add_ext(x, NID_ext_key_usage, "serverAuth") ||
+	    !tls_add_ext(x, NID_subject_key_identifier, "hash"))
+		goto fail;
+	if (X509_sign(x, key, EVP_sha256()) == 0)
+		goto fail;
+	return x;
+fail:
+	X509_free(x);
+	return NULL;
+}
+
+int
+tls_selfsigned_create(const char *cert_path, const char *key_path,
+    char **cause)
+{
+	EVP_PKEY	*key;
+	X509		*x = NULL;
+	FILE		*f;
+	int		 rc = -1;
+
+	if ((key = EVP_EC_gen("P-256")) == NULL) {
+		xasprintf(cause, "cannot generate key: %s", tls_error());
+		return -1;
+	}
+	if ((x = tls_make_cert(key)) == NULL) {
+		xasprintf(cause, "cannot make certificate: %s", tls_error());
+		goto out;
+	}
+	if (tls_write_key(key_path, key, cause) == -1)
+		goto out;
+	if ((f = fopen(cert_path, "wx")) == NULL) {
+		xasprintf(cause, "%s: %s", cert_path, strerror(errno));
+		unlink(key_path);
+		goto out;
+	}
+	if (!PEM_write_X509(f, x) || fclose(f) != 0) {
+		xasprintf(cause, "%s: cannot write certificate", cert_path);
+		unlink(cert_path);
+		unlink(key_path);
+		goto out;
+	}
+	rc = 0;
+out:
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* With the built-in certificate: make one when neither file exists. */
+static int
+tls_selfsigned_ensure(const struct config *cfg, char **cause)
+{
+	int	 have_cert = access(cfg->tls_certificate, F_OK) == 0;
+	int	 have_key = access(cfg->tls_key, F_OK) == 0;
+
+	if (have_cert && have_key)
+		return 0;
+	if (have_cert || have_key) {
+		xasprintf(cause, "%s: found without its %s %s; remove it to "
+		    "generate a new pair", have_cert ? cfg->tls_certificate :
+		    cfg->tls_key, have_cert ? "key" : "certificate",
+		    have_cert ? cfg->tls_key : cfg->tls_certificate);
+		return -1;
+	}
+	return tls_selfsigned_create(cfg->tls_certificate, cfg->tls_key, cause);
+}
+
+SSL_CTX *
+tls_ctx_new(const struct config *cfg, char **cause)
+{
+	SSL_CTX	*ctx;
+
+	if (cfg->tls_self_signed && tls_selfsigned_ensure(cfg, cause) == -1)
+		return NULL;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		xasprintf(cause, "TLS context: %s", tls_error());
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	/* Idle sessions give their read and write buffers back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (!SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12)) {
+		xasprintf(cause, "TLS cipher list: %s", tls_error());
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_certificate) != 1) {
+		xasprintf(cause, "%s: cannot load certificate: %s",
+		    cfg->tls_certificate, tls_error());
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
+	    SSL_FILETYPE_PEM) != 1) {
+		xasprintf(cause, "%s: cannot load key: %s", cfg->tls_key,
+		    tls_error());
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		xasprintf(cause, "%s: key does not match certificate %s",
+		    cfg->tls_key, cfg->tls_certificate);
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int
+tls_ctx_fingerprint(SSL_CTX *ctx, char *buf, size_t len)
+{
+	X509		*x = SSL_CTX_get0_certificate(ctx);
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen, i;
+	size_t		 o;
+	int		 n;
+
+	if (x == NULL || !X509_digest(x, EVP_sha256(), md, &mdlen))
+		return -1;
+	n = snprintf(buf, len, "sha256 Fingerprint=");
+	if (n < 0 || (size_t)n + mdlen * 3 > len)
+		return -1;
+	o = (size_t)n;
+	for (i = 0; i < mdlen; i++)
+		o += (size_t)snprintf(buf + o, len - o, i ? ":%02X" : "%02X",
+		    md[i]);
+	return 0;
+}
