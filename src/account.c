@@ -421,3 +421,60 @@ account_logout(struct conn *c)
 	c->session = NULL;
 	srv->stats.sessions--;
 }
+
+void
+account_kick(struct conn *c, const char *reason)
+{
+	struct server	*srv = c->srv;
+	char		 sid[24], esc[256];
+	const char	*user = c->session ? chat_user_name(c->session->user) :
+			    NULL;
+	struct log_field f[] = { { "SESSION", sid }, { "USER", user },
+			    { "PEER", c->peer_text }, { "REASON", esc } };
+
+	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)c->id);
+	log_escape(reason, strlen(reason), esc, sizeof(esc));
+	log_emit(LOG_NOTICE, LOG_ID_KICK, f, 4, "session=%s event=kick "
+	    "user=%s reason=%s", sid, user ? user : "-", esc);
+	conn_send_json(c, json_pack("{s:s, s:s}", "type", "kicked", "reason",
+	    reason));
+	/* Out of chat at once: a kicked session hears nothing more. */
+	if (c->session != NULL)
+		account_logout(c);
+	srv->stats.kicks++;
+	conn_close_after_flush(c, "kicked");
+}
+
+struct account_conns {
+	struct conn	**v;
+	size_t		  n, cap;
+};
+
+static void
+account_collect_cb(struct chat_session *s, void *arg)
+{
+	struct account_conns	*ac = arg;
+
+	if (ac->n == ac->cap) {
+		ac->cap = ac->cap ? ac->cap * 2 : 8;
+		ac->v = xreallocarray(ac->v, ac->cap, sizeof(*ac->v));
+	}
+	ac->v[ac->n++] = s->owner;
+}
+
+int
+account_kick_user(struct server *srv, const char *name, const char *reason)
+{
+	struct chat_user	*u = chat_user_find(srv->chat, name);
+	struct account_conns	 ac = { NULL, 0, 0 };
+	size_t			 i;
+
+	if (u == NULL)
+		return 0;
+	/* Collect first: kicking changes the user's session list. */
+	chat_deliver_user(u, NULL, account_collect_cb, &ac);
+	for (i = 0; i < ac.n; i++)
+		account_kick(ac.v[i], reason);
+	free(ac.v);
+	return (int)ac.n;
+}

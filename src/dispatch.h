@@ -78,6 +78,11 @@ void	account_passwd(struct conn *, struct proto_request *);
 void	account_auth_done(struct conn *, const struct auth_result *);
 /* A session ends: presence offline when it was the user's last. */
 void	account_logout(struct conn *);
+/* Send 'kicked' with reason, end the session now, close after flush. */
+void	account_kick(struct conn *, const char *reason);
+/* Kick every session of the user called name; returns how many. */
+int	account_kick_user(struct server *, const char *name,
+	    const char *reason);
 void	account_init(void);
 void	account_free(void);
 

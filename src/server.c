@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "chat.h"
 #include "config.h"
@@ -238,6 +239,18 @@ server_load_chat(struct server *srv, char **cause)
 	return 0;
 }
 
+/* Password jobs come back here and go to whoever asked. */
+static void
+server_auth_done(const struct auth_result *res, void *arg)
+{
+	struct server	*srv = arg;
+
+	if (res->cookie & ADMIN_COOKIE_BIT)
+		admin_auth_done(srv->admin, res);
+	else
+		dispatch_auth_done(res, srv);
+}
+
 static int
 server_mkdir_state(const char *dir, char **cause)
 {
@@ -294,11 +307,13 @@ server_new(struct config *cfg, const char *config_path, const char *state_dir,
 	if (server_load_chat(srv, cause) == -1)
 		goto fail;
 	srv->auth = auth_new(srv->base, SERVER_AUTH_THREADS,
-	    cfg->scrypt_log2_n, dispatch_auth_done, srv);
+	    cfg->scrypt_log2_n, server_auth_done, srv);
 	if (srv->auth == NULL) {
 		xasprintf(cause, "cannot start the password hashing workers");
 		goto fail;
 	}
+	if ((srv->admin = admin_new(srv, cfg->admin_socket, cause)) == NULL)
+		goto fail;
 	if (server_listeners_apply(srv, cfg, cause) == -1)
 		goto fail;
 
@@ -523,6 +538,7 @@ server_free(struct server *srv)
 		listener_free(l);
 	}
 	listener_addr_table_free();
+	admin_free(srv->admin);
 	notify_free();
 	auth_free(srv->auth);
 	message_free();

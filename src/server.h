@@ -22,6 +22,7 @@ struct listener;
 struct store;
 struct auth;
 struct chat;
+struct admin;
 
 enum server_state {
 	SERVER_STARTING,
@@ -40,6 +41,7 @@ struct server {
 	struct store		*store;
 	struct auth		*auth;
 	struct chat		*chat;
+	struct admin		*admin;
 	struct stats		 stats;
 	enum server_state	 state;
 	struct conn_list	 conns;		/* every open connection */
