@@ -171,11 +171,66 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 	log_warnx("listener %s: accept: %s", l->name, strerror(err));
 }
 
+/* Wrap a bound socket in a libevent listener; closes fd on failure. */
+static struct listener *
+listener_wrap(struct server *srv, int fd, const char *address, int port,
+    int family, char **cause)
+{
+	struct listener	*l = xcalloc(1, sizeof(*l));
+
+	l->srv = srv;
+	l->entry.address = xstrdup(address);
+	l->entry.port = port;
+	snprintf(l->name, sizeof(l->name), family == AF_INET6 ? "[%s]:%d" :
+	    "%s:%d", address, port);
+	l->evl = evconnlistener_new(srv->base, listener_accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, LISTENER_BACKLOG, fd);
+	if (l->evl == NULL) {
+		xasprintf(cause, "listen %s: %s", l->name, strerror(errno));
+		close(fd);
+		free(l->entry.address);
+		free(l);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(l->evl, listener_error_cb);
+	log_info("listening on %s", l->name);
+	return l;
+}
+
+struct listener *
+listener_new_fd(struct server *srv, int fd, char **cause)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 addr[INET6_ADDRSTRLEN];
+	int			 port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+		xasprintf(cause, "socket %d from systemd is not a TCP socket",
+		    fd);
+		return NULL;
+	}
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+		port = ntohs(s6->sin6_port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+		port = ntohs(s4->sin_port);
+	}
+	evutil_make_socket_nonblocking(fd);
+	evutil_make_socket_closeonexec(fd);
+	return listener_wrap(srv, fd, addr, port, ss.ss_family, cause);
+}
+
 struct listener *
 listener_new(struct server *srv, const struct config_listen *entry,
     char **cause)
 {
-	struct listener		*l;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	int			 fd, on = 1;
@@ -212,25 +267,9 @@ listener_new(struct server *srv, const struct config_listen *entry,
 		close(fd);
 		return NULL;
 	}
-	l = xcalloc(1, sizeof(*l));
-	l->srv = srv;
-	l->entry.address = xstrdup(entry->address);
-	l->entry.port = entry->port;
-	snprintf(l->name, sizeof(l->name),
-	    ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
-	    entry->address, entry->port);
-	l->evl = evconnlistener_new(srv->base, listener_accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, LISTENER_BACKLOG, fd);
-	if (l->evl == NULL) {
-		xasprintf(cause, "listen %s: %s", l->name, strerror(errno));
-		close(fd);
-		free(l->entry.address);
-		free(l);
-		return NULL;
-	}
-	evconnlistener_set_error_cb(l->evl, listener_error_cb);
-	log_info("listening on %s", l->name);
-	return l;
+	/* evconnlistener_new() calls listen() with our backlog. */
+	return listener_wrap(srv, fd, entry->address, entry->port,
+	    ss.ss_family, cause);
 }
 
 void

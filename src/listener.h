@@ -20,6 +20,8 @@ struct listener;
  * NULL with *cause on failure. */
 struct listener	*listener_new(struct server *srv,
 		    const struct config_listen *entry, char **cause);
+/* Take over a listening socket passed by systemd (sd_listen_fds). */
+struct listener	*listener_new_fd(struct server *srv, int fd, char **cause);
 void		 listener_free(struct listener *l);
 /* Linked list of the server's listeners. */
 struct listener	*listener_next(const struct listener *l);

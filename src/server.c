@@ -13,6 +13,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <systemd/sd-daemon.h>
 
 #include "admin.h"
 #include "auth.h"
@@ -103,6 +104,10 @@ server_listeners_apply(struct server *srv, const struct config *cfg,
 	size_t		 i;
 	bool		 found;
 
+	/* Sockets from systemd replace the listen entries, on reload too. */
+	if (srv->socket_activated)
+		return 0;
+
 	for (i = 0; i < cfg->nlisten; i++) {
 		found = false;
 		for (l = srv->listeners; l != NULL; l = listener_next(l))
@@ -144,6 +149,34 @@ server_listeners_apply(struct server *srv, const struct config *cfg,
 		keep = l;
 	}
 	srv->listeners = keep;
+	return 0;
+}
+
+/* Listening sockets passed by systemd (netsockd.socket), if any. */
+static int
+server_listeners_activated(struct server *srv, char **cause)
+{
+	struct listener	*l;
+	int		 n, i;
+
+	if ((n = sd_listen_fds(1)) <= 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (sd_is_socket(SD_LISTEN_FDS_START + i, AF_UNSPEC,
+		    SOCK_STREAM, 1) <= 0) {
+			xasprintf(cause, "socket %d from systemd is not a "
+			    "listening stream socket", SD_LISTEN_FDS_START + i);
+			return -1;
+		}
+		if ((l = listener_new_fd(srv, SD_LISTEN_FDS_START + i,
+		    cause)) == NULL)
+			return -1;
+		listener_set_next(l, srv->listeners);
+		srv->listeners = l;
+	}
+	srv->socket_activated = true;
+	log_info("using %d listening socket(s) from systemd instead of the "
+	    "listen setting", n);
 	return 0;
 }
 
@@ -314,7 +347,8 @@ server_new(struct config *cfg, const char *config_path, const char *state_dir,
 	}
 	if ((srv->admin = admin_new(srv, cfg->admin_socket, cause)) == NULL)
 		goto fail;
-	if (server_listeners_apply(srv, cfg, cause) == -1)
+	if (server_listeners_activated(srv, cause) == -1 ||
+	    server_listeners_apply(srv, cfg, cause) == -1)
 		goto fail;
 
 	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);

@@ -49,6 +49,7 @@ struct server {
 	struct event		*sig_term, *sig_int, *sig_hup, *sig_pipe;
 	struct event		*stop_timer;	/* shutdown grace period */
 	struct event		*status_timer;	/* STATUS= refresh */
+	bool			 socket_activated; /* listeners from systemd */
 	bool			 accept_paused;	/* out of descriptors */
 	bool			 fd_exhausted;	/* logged; until an accept works */
 	struct event		*accept_timer;	/* retry after EMFILE */
