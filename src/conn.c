@@ -31,6 +31,7 @@
 #define CONN_HASH_BUCKETS	16384
 #define CONN_FLUSH_TIMEOUT	10	/* seconds to flush before closing */
 #define CONN_LINGER_TIMEOUT	2	/* seconds to drain after close */
+#define CONN_FLUSH_CHUNK	(64 * 1024) /* bytes made contiguous per write */
 
 static struct conn	*conn_hash[CONN_HASH_BUCKETS];
 static uint64_t		 conn_next_id = 1;
@@ -154,11 +155,17 @@ conn_new(struct server *srv, struct listener *l, int fd,
 	return c;
 }
 
-/* After output grows: past output_buffer the peer is not reading. */
+/* After output grows: flush at the end of the pass, and past
+ * output_buffer the peer is not reading. */
 static void
 conn_check_output(struct conn *c)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	if (!(c->flags & CONN_F_FLUSH)) {
+		c->flags |= CONN_F_FLUSH;
+		TAILQ_INSERT_TAIL(&c->srv->flushq, c, flush_entry);
+	}
 
 	if (evbuffer_get_length(out) <= c->srv->cfg->limits.output_buffer ||
 	    (c->flags & CONN_F_OVERFLOW))
@@ -296,9 +303,37 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	if ((c->flags & CONN_F_DRAINING) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (c->flags & CONN_F_DRAINING)
 		conn_close_internal(c, c->close_reason, 1);
+	else
+		/* Idle again: gather the next pass's output before writing. */
+		bufferevent_disable(bev, EV_WRITE);
+}
+
+void
+conn_flush(struct server *srv)
+{
+	struct conn	*c;
+	struct evbuffer	*out;
+	size_t		 len;
+
+	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
+		TAILQ_REMOVE(&srv->flushq, c, flush_entry);
+		c->flags &= ~CONN_F_FLUSH;
+		out = bufferevent_get_output(c->bev);
+		if ((len = evbuffer_get_length(out)) == 0)
+			continue;
+		/*
+		 * Events are shared references, one chain each; the TLS
+		 * layer writes one record per chain.  Make the first record's
+		 * worth contiguous so a pass's events go out together.
+		 */
+		evbuffer_pullup(out, len < CONN_FLUSH_CHUNK ? (ssize_t)len :
+		    CONN_FLUSH_CHUNK);
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
 }
 
 static const char *
@@ -324,6 +359,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		c->flags |= CONN_F_TLS_DONE;
 		conn_timeouts(c, c->srv->cfg->limits.idle_timeout, 0);
+		bufferevent_disable(bev, EV_WRITE);
 		log_debug("session=%llu event=connect peer=%s tls=%s",
 		    (unsigned long long)c->id, c->peer_text,
 		    conn_tls_version(c));
@@ -430,6 +466,9 @@ conn_close_internal(struct conn *c, const char *reason, int notify)
 	else if (c->flags & CONN_F_INWORK)
 		TAILQ_REMOVE(conn_work, c, pending_entry);
 	c->flags &= ~(CONN_F_PENDING | CONN_F_INWORK);
+	if (c->flags & CONN_F_FLUSH)
+		TAILQ_REMOVE(&srv->flushq, c, flush_entry);
+	c->flags &= ~CONN_F_FLUSH;
 	conn_hash_remove(c);
 	dispatch_closed(c);
 	srv->stats.connections--;
@@ -476,6 +515,7 @@ conn_close_after_flush(struct conn *c, const char *reason)
 	c->close_reason = reason;
 	bufferevent_disable(c->bev, EV_READ);
 	conn_timeouts(c, 0, CONN_FLUSH_TIMEOUT);
+	bufferevent_enable(c->bev, EV_WRITE);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_close_internal(c, reason, 1);
 }

@@ -52,8 +52,10 @@ struct conn {
 #define CONN_F_PENDING		0x10	/* on the pending-input list */
 #define CONN_F_OVERFLOW		0x20	/* output_buffer passed: cut off */
 #define CONN_F_INWORK		0x40	/* on the end-of-pass work list */
+#define CONN_F_FLUSH		0x80	/* on the flush list */
 	TAILQ_ENTRY(conn)	 entry;		/* all connections */
 	TAILQ_ENTRY(conn)	 pending_entry;	/* pending input / overflow */
+	TAILQ_ENTRY(conn)	 flush_entry;	/* output queued this pass */
 	struct conn		*hash_next;	/* id lookup */
 };
 
@@ -84,6 +86,11 @@ void		 conn_close_after_flush(struct conn *c, const char *reason);
 void		 conn_resume(struct conn *c);
 /* Run the end-of-pass work: pending input, slow readers. */
 void		 conn_end_of_pass(struct server *srv);
+/*
+ * Write what this pass queued: one TLS write per connection per pass, so
+ * a burst of events costs one record and one syscall, not one each.
+ */
+void		 conn_flush(struct server *srv);
 
 struct conn	*conn_find(uint64_t id);
 /* TLS protocol and cipher names, for the admin channel. */

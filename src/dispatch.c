@@ -202,6 +202,12 @@ dispatch_end_of_pass(struct server *srv)
 	message_commit(srv);
 }
 
+bool
+dispatch_has_work(void)
+{
+	return message_queued();
+}
+
 static void
 dispatch_event_cleanup(const void *data, size_t len, void *arg)
 {

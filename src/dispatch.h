@@ -47,6 +47,8 @@ void	dispatch_line(struct conn *c, const char *line, size_t len);
 void	dispatch_closed(struct conn *c);
 /* After each pass of the event loop: commit and acknowledge. */
 void	dispatch_end_of_pass(struct server *srv);
+/* Something accepted waits for dispatch_end_of_pass. */
+bool	dispatch_has_work(void);
 /* A password job finished (arg is the server). */
 void	dispatch_auth_done(const struct auth_result *res, void *arg);
 
@@ -100,5 +102,6 @@ void	message_history(struct conn *, struct proto_request *);
 void	message_commit(struct server *);
 /* Drop queued messages (shutdown without a final pass). */
 void	message_free(void);
+bool	message_queued(void);
 
 #endif

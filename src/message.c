@@ -298,6 +298,12 @@ message_commit(struct server *srv)
 	}
 }
 
+bool
+message_queued(void)
+{
+	return !TAILQ_EMPTY(&message_queue);
+}
+
 void
 message_free(void)
 {

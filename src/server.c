@@ -317,6 +317,7 @@ server_new(struct config *cfg, const char *config_path, const char *state_dir,
 	srv->stats.started_ms = server_now_ms();
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->pending);
+	TAILQ_INIT(&srv->flushq);
 	conn_table_init();
 
 	signal(SIGPIPE, SIG_IGN);
@@ -383,15 +384,18 @@ server_run(struct server *srv, void (*ready)(void))
 	if (ready != NULL)
 		ready();
 	/*
-	 * One pass of the loop runs every ready callback; after it comes the
-	 * end-of-pass work: the group commit (whose acknowledgements and
-	 * fan-out follow it), then input left over and slow readers.
+	 * One pass of the loop runs every ready callback.  After it: input
+	 * left over from busy peers, then the group commit (whose oks and
+	 * fan-out follow it), then one write per connection with output.
+	 * With work left over the next pass only polls, it does not wait.
 	 */
 	while (srv->state != SERVER_DONE) {
 		event_base_loop(srv->base, EVLOOP_ONCE |
-		    (TAILQ_EMPTY(&srv->pending) ? 0 : EVLOOP_NONBLOCK));
-		dispatch_end_of_pass(srv);
+		    (TAILQ_EMPTY(&srv->pending) && !dispatch_has_work() ?
+		    0 : EVLOOP_NONBLOCK));
 		conn_end_of_pass(srv);
+		dispatch_end_of_pass(srv);
+		conn_flush(srv);
 	}
 	/* Run the deferred frees of the last connections. */
 	event_base_loop(srv->base, EVLOOP_NONBLOCK);
