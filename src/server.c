@@ -527,7 +527,7 @@ server_accept_pause(struct server *srv)
 	srv->accept_paused = true;
 	for (l = srv->listeners; l != NULL; l = listener_next(l))
 		listener_enable(l, false);
-	/* Once per episode, not once per retry. */
+	/* Once per episode, not once per retry or per refilled slot. */
 	if (!srv->fd_exhausted)
 		log_emit(LOG_WARNING, NULL, NULL, 0, "out of file descriptors "
 		    "with %llu connections open: accepting paused until one "
@@ -535,6 +535,7 @@ server_accept_pause(struct server *srv)
 		    "limits.max_connections)",
 		    (unsigned long long)srv->stats.connections);
 	srv->fd_exhausted = true;
+	srv->fd_exhausted_at = srv->stats.connections;
 	if (srv->accept_timer == NULL)
 		srv->accept_timer = evtimer_new(srv->base,
 		    server_accept_timer_cb, srv);
@@ -558,7 +559,9 @@ server_accept_resume(struct server *srv)
 void
 server_accept_ok(struct server *srv)
 {
-	if (!srv->fd_exhausted)
+	/* Still near the limit: slots freed one by one refill at once. */
+	if (!srv->fd_exhausted ||
+	    srv->stats.connections * 10 >= srv->fd_exhausted_at * 9)
 		return;
 	srv->fd_exhausted = false;
 	log_info("accepting connections again");

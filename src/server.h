@@ -52,7 +52,8 @@ struct server {
 	struct event		*status_timer;	/* STATUS= refresh */
 	bool			 socket_activated; /* listeners from systemd */
 	bool			 accept_paused;	/* out of descriptors */
-	bool			 fd_exhausted;	/* logged; until an accept works */
+	bool			 fd_exhausted;	/* logged; until well below */
+	uint64_t		 fd_exhausted_at; /* connections at the time */
 	struct event		*accept_timer;	/* retry after EMFILE */
 };
 
