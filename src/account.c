@@ -478,3 +478,16 @@ account_kick_user(struct server *srv, const char *name, const char *reason)
 	free(ac.v);
 	return (int)ac.n;
 }
+
+void
+account_apply_limits(struct conn *c)
+{
+	const struct config_limits *lim = &c->srv->cfg->limits;
+
+	if (c->session == NULL)
+		return;
+	ratelimit_configure(&c->session->messages, lim->messages_per_second,
+	    lim->message_burst);
+	ratelimit_configure(&c->session->typing, lim->typing_per_second,
+	    lim->typing_burst);
+}

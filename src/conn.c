@@ -565,6 +565,16 @@ conn_end_of_pass(struct server *srv)
 	conn_work = NULL;
 }
 
+void
+conn_apply_limits(struct conn *c)
+{
+	const struct config_limits *lim = &c->srv->cfg->limits;
+
+	bufferevent_setwatermark(c->bev, EV_READ, 0, lim->max_line + 4096);
+	if ((c->flags & (CONN_F_TLS_DONE | CONN_F_DRAINING)) == CONN_F_TLS_DONE)
+		conn_timeouts(c, lim->idle_timeout, 0);
+}
+
 const char *
 conn_tls_version(const struct conn *c)
 {

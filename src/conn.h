@@ -92,6 +92,8 @@ void		 conn_end_of_pass(struct server *srv);
  */
 void		 conn_flush(struct server *srv);
 
+/* After a reload: the new line limit and idle timeout apply to c too. */
+void		 conn_apply_limits(struct conn *c);
 struct conn	*conn_find(uint64_t id);
 /* TLS protocol and cipher names, for the admin channel. */
 const char	*conn_tls_version(const struct conn *c);

@@ -85,6 +85,8 @@ void	account_kick(struct conn *, const char *reason);
 /* Kick every session of the user called name; returns how many. */
 int	account_kick_user(struct server *, const char *name,
 	    const char *reason);
+/* After a reload: the session's buckets take the new rates. */
+void	account_apply_limits(struct conn *);
 void	account_init(void);
 void	account_free(void);
 

@@ -311,10 +311,10 @@ ctl_sanitize(const char *s, size_t len)
 
 	for (i = 0; i < len; i++) {
 		if (u[i] < 0x20 || u[i] == 0x7f)
-			o += sprintf(out + o, "\\x%02x", u[i]);
+			o += (size_t)sprintf(out + o, "\\x%02x", u[i]);
 		else if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 &&
 		    u[i + 1] <= 0x9f)
-			o += sprintf(out + o, "\\u%04x", u[++i]);
+			o += (size_t)sprintf(out + o, "\\u%04x", u[++i]);
 		else
 			out[o++] = (char)u[i];
 	}
@@ -383,10 +383,10 @@ ctl_fmt_bytes(json_t *obj, const char *key)
 	json_int_t	 n;
 	char		 buf[32];
 
-	if (!json_is_integer(v))
+	/* Negative: the daemon could not tell (database_bytes). */
+	if (!json_is_integer(v) || (n = json_integer_value(v)) < 0)
 		return xstrdup("-");
-	n = json_integer_value(v);
-	ctl_human_bytes(n < 0 ? 0 : (uint64_t)n, buf, sizeof(buf));
+	ctl_human_bytes((uint64_t)n, buf, sizeof(buf));
 	return xstrdup(buf);
 }
 
@@ -852,29 +852,52 @@ restart:
 	return len;
 }
 
-/* Ask twice on the terminal; 0 if both answers match. */
-static int
-ctl_password_tty(char *pw, size_t size, bool *toolong)
+/*
+ * Is this a password the daemon would take?  Checked here so a typo costs
+ * no round trip (and no second prompt); the daemon checks again.
+ */
+static bool
+ctl_password_ok(const char *pw, size_t len, bool toolong)
+{
+	if (toolong || len > PROTO_PASSWORD_MAX)
+		ctl_warnx("password too long: at most %d bytes",
+		    PROTO_PASSWORD_MAX);
+	else if (len == 0)
+		ctl_warnx("empty password");
+	else if (memchr(pw, '\0', len) != NULL)
+		ctl_warnx("the password contains a NUL byte");
+	else if (len < PROTO_PASSWORD_MIN)
+		ctl_warnx("password too short: at least %d bytes",
+		    PROTO_PASSWORD_MIN);
+	else
+		return true;
+	return false;
+}
+
+/* Ask on the terminal, then again; returns the length, or -1. */
+static ssize_t
+ctl_password_tty(char *pw, size_t size)
 {
 	char	 again[CTL_PASSWORD_SIZE];
-	bool	 toolong2;
-	int	 fd, rc = -1;
+	bool	 toolong;
+	ssize_t	 len, rc = -1;
+	int	 fd;
 
 	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) == -1) {
 		ctl_warnx("/dev/tty: %s", strerror(errno));
 		return -1;
 	}
-	if (ctl_tty_read(fd, "Password: ", pw, size, toolong) == -1)
+	if ((len = ctl_tty_read(fd, "Password: ", pw, size, &toolong)) == -1)
 		ctl_warnx("cannot read the password: %s", strerror(errno));
-	else if (*toolong || *pw == '\0')
-		rc = 0;		/* the caller says what is wrong with it */
+	else if (!ctl_password_ok(pw, (size_t)len, toolong))
+		;	/* said why */
 	else if (ctl_tty_read(fd, "Again: ", again, sizeof(again),
-	    &toolong2) == -1)
+	    &toolong) == -1)
 		ctl_warnx("cannot read the password: %s", strerror(errno));
 	else if (strcmp(pw, again) != 0)
 		ctl_warnx("the passwords do not match");
 	else
-		rc = 0;
+		rc = len;
 	explicit_bzero(again, sizeof(again));
 	close(fd);
 	if (rc == -1)
@@ -884,38 +907,26 @@ ctl_password_tty(char *pw, size_t size, bool *toolong)
 
 /*
  * The new password: the first line of stdin, or asked for twice when
- * stdin is a terminal.  Checked here so a typo costs no round trip; the
- * daemon checks again.  Returns a new string to add to the request.
+ * stdin is a terminal.  Returns a new string for the request, or NULL
+ * after saying why.
  */
 static json_t *
 ctl_password(void)
 {
 	char	 pw[CTL_PASSWORD_SIZE];
 	ssize_t	 len;
-	bool	 toolong;
+	bool	 toolong = false;
 	json_t	*s = NULL;
 
-	if (isatty(STDIN_FILENO)) {
-		if (ctl_password_tty(pw, sizeof(pw), &toolong) == -1)
-			return NULL;
-		len = (ssize_t)strlen(pw);
-	} else if ((len = ctl_read_line(STDIN_FILENO, pw, sizeof(pw),
-	    &toolong)) == -1) {
+	if (isatty(STDIN_FILENO))
+		len = ctl_password_tty(pw, sizeof(pw));
+	else if ((len = ctl_read_line(STDIN_FILENO, pw, sizeof(pw),
+	    &toolong)) == -1)
 		ctl_warnx("cannot read the password from standard input: %s",
 		    strerror(errno));
-		return NULL;
-	}
-	if (toolong || len > PROTO_PASSWORD_MAX)
-		ctl_warnx("password too long: at most %d bytes",
-		    PROTO_PASSWORD_MAX);
-	else if (len == 0)
-		ctl_warnx("empty password");
-	else if (memchr(pw, '\0', (size_t)len) != NULL)
-		ctl_warnx("the password contains a NUL byte");
-	else if (len < PROTO_PASSWORD_MIN)
-		ctl_warnx("password too short: at least %d bytes",
-		    PROTO_PASSWORD_MIN);
-	else if ((s = json_stringn(pw, (size_t)len)) == NULL)
+	else if (!ctl_password_ok(pw, (size_t)len, toolong))
+		len = -1;
+	if (len != -1 && (s = json_stringn(pw, (size_t)len)) == NULL)
 		ctl_warnx("the password is not valid UTF-8");
 	explicit_bzero(pw, sizeof(pw));
 	return s;
@@ -1256,9 +1267,10 @@ ctl_reply_status(json_t *reply)
 /* Print the reply (JSON or for people); returns the exit status. */
 static int
 ctl_reply(const struct ctl_opts *o, const struct ctl_cmd *cmd, json_t *reply,
-    int argc, char **argv)
+    const char *path, int argc, char **argv)
 {
 	char	*error;
+	int	 status;
 
 	if (o->json) {
 		json_dumpf(reply, stdout, JSON_INDENT(2));
@@ -1270,9 +1282,13 @@ ctl_reply(const struct ctl_opts *o, const struct ctl_cmd *cmd, json_t *reply,
 		return ADMIN_STATUS_OK;
 	}
 	error = ctl_fmt_string(reply, "error", "netsockd reported a failure");
-	ctl_warnx("%s", error);
+	/* Refused at the door (permission denied): name the door. */
+	if ((status = ctl_reply_status(reply)) == ADMIN_STATUS_UNREACHABLE)
+		ctl_warnx("%s (%s)", error, path);
+	else
+		ctl_warnx("%s", error);
 	free(error);
-	return ctl_reply_status(reply);
+	return status;
 }
 
 /* ---------------------------------------------------------------- usage */
@@ -1527,11 +1543,12 @@ ctl_run(const struct ctl_opts *o, int argc, char **argv)
 	reply = ctl_exchange(path, line, len);
 	explicit_bzero(line, len);
 	free(line);
-	free(path);
 	if (reply == NULL)
-		return ADMIN_STATUS_UNREACHABLE;
-	status = ctl_reply(o, cmd, reply, argc, argv);
+		status = ADMIN_STATUS_UNREACHABLE;
+	else
+		status = ctl_reply(o, cmd, reply, path, argc, argv);
 	json_decref(reply);
+	free(path);
 	return status;
 }
 

@@ -460,6 +460,7 @@ server_reload(struct server *srv, char **cause)
 {
 	struct config	*cfg;
 	SSL_CTX		*tls;
+	struct conn	*c;
 	char		*pending;
 	struct log_field f[1];
 
@@ -496,6 +497,10 @@ server_reload(struct server *srv, char **cause)
 	srv->tls = tls;
 	config_free(srv->cfg);
 	srv->cfg = cfg;
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		conn_apply_limits(c);
+		account_apply_limits(c);
+	}
 	log_set_level(cfg->log_level);
 	auth_set_cost(srv->auth, cfg->scrypt_log2_n);
 	server_raise_nofile(cfg);
