@@ -18,7 +18,8 @@
  * "ok" (true or false).  On success, the command's fields (see
  * netsockctl(8)); on failure "error" (one line for people) and "status",
  * the exit status netsockctl should use (1: the thing asked about does not
- * exist, or the reload was rejected; 2: the request was malformed).
+ * exist, or the reload was rejected; 2: the request was malformed; 3: this
+ * peer is not allowed to administer the daemon).
  *
  * A change that old clients or daemons could misread bumps
  * ADMIN_PROTO_VERSION; the daemon answers other versions with an error.
@@ -32,6 +33,7 @@
 #define ADMIN_STATUS_OK		0
 #define ADMIN_STATUS_FAILED	1	/* no such thing; reload rejected */
 #define ADMIN_STATUS_USAGE	2	/* malformed request */
-#define ADMIN_STATUS_UNREACHABLE 3	/* netsockctl only */
+#define ADMIN_STATUS_UNREACHABLE 3	/* not reached, or refused (peer
+					   credentials not allowed) */
 
 #endif

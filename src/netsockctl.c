@@ -1,4 +1,4 @@
-/* netsockctl: the administration tool; one request to netsockd's admin socket. */
+/* netsockctl: netsockd's admin tool; one request over the admin socket. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* explicit_bzero, timegm, wcwidth */
 #endif
@@ -39,8 +39,10 @@
 
 #define CTL_SOCKET_DEFAULT	RUNSTATEDIR "/netsockd/admin.sock"
 #define CTL_SOCKET_NAME		"admin.sock"
-#define CTL_STATE_LOCAL		"netsockd-state"	/* netsockd's own fallback */
-#define CTL_TIMEOUT		30		/* seconds; reload may take a while */
+/* netsockd's own fallback state directory, relative to where it runs. */
+#define CTL_STATE_LOCAL		"netsockd-state"
+/* Seconds to wait for the daemon: reload and user add take a moment. */
+#define CTL_TIMEOUT		30
 #define CTL_REPLY_MAX		(64 * 1024 * 1024)
 #define CTL_WORDS_MAX		2
 /* One byte more than the daemon accepts, to tell "too long" apart. */
@@ -55,9 +57,11 @@ struct ctl_opts {
 
 struct ctl_cmd;
 /* Add the command's arguments to the request; -1 (after saying why) if bad. */
-typedef int	 ctl_build_fn(const struct ctl_cmd *, json_t *, int, char **);
+typedef int	 ctl_build_fn(const struct ctl_cmd *, json_t *, int,
+		    char **);
 /* Print a successful reply for people. */
-typedef void	 ctl_print_fn(const struct ctl_cmd *, json_t *, int, char **);
+typedef void	 ctl_print_fn(const struct ctl_cmd *, json_t *, int,
+		    char **);
 
 /*
  * One command.  Its words are matched against argv (the longest match
@@ -66,10 +70,10 @@ typedef void	 ctl_print_fn(const struct ctl_cmd *, json_t *, int, char **);
  */
 struct ctl_cmd {
 	const char	*words[CTL_WORDS_MAX];
-	const char	*args;		/* the arguments, for usage lines */
+	const char	*args;		/* for usage lines */
 	int		 min_args;
 	int		 max_args;
-	const char	*wire;		/* the request's "command"; NULL: local */
+	const char	*wire;		/* "command"; NULL: local */
 	ctl_build_fn	*build;
 	ctl_print_fn	*print;
 	const char	*done;		/* what ctl_print_done says */
@@ -79,7 +83,7 @@ struct ctl_cmd {
 /* A column of a table printed for people. */
 struct ctl_col {
 	const char	*header;
-	bool		 right;		/* numbers line up on the right */
+	bool		 right;		/* numbers: aligned right */
 };
 
 /* Rows of cells (sanitized, owned), printed with widths from the data. */
@@ -115,36 +119,38 @@ static ctl_print_fn	ctl_print_done;
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ { "stats" }, "", 0, 0, "stats", ctl_build_none, ctl_print_stats,
-	  NULL, "show uptime, connections, traffic and other counters" },
+	  NULL, "uptime, connections, traffic and other counters" },
 	{ { "sessions" }, "", 0, 0, "sessions", ctl_build_none,
 	  ctl_print_sessions, NULL,
-	  "list connections: id, user, address, TLS, traffic" },
+	  "list connections with user, address and traffic" },
 	{ { "kick" }, "USER [REASON]", 1, -1, "kick", ctl_build_user_reason,
 	  ctl_print_kick, NULL, "close every session of USER, telling it why" },
 	{ { "kick", "--session" }, "ID [REASON]", 1, -1, "kick",
 	  ctl_build_session_reason, ctl_print_kick, NULL,
 	  "close the session with this ID, telling it why" },
 	{ { "ban" }, "USER [REASON]", 1, -1, "ban", ctl_build_user_reason,
-	  ctl_print_ban, NULL, "refuse USER's logins and close their sessions" },
+	  ctl_print_ban, NULL,
+	  "refuse USER's logins and close their sessions" },
 	{ { "unban" }, "USER", 1, 1, "unban", ctl_build_user, ctl_print_unban,
 	  NULL, "lift the ban on USER" },
 	{ { "user", "add" }, "USER", 1, 1, "user-add",
 	  ctl_build_user_password, ctl_print_user, "added",
-	  "create an account; the password comes from standard input" },
+	  "create an account (password from stdin)" },
 	{ { "user", "del" }, "USER", 1, 1, "user-del", ctl_build_user,
-	  ctl_print_user, "deleted", "delete an account and close its sessions" },
+	  ctl_print_user, "deleted",
+	  "delete an account and close its sessions" },
 	{ { "user", "passwd" }, "USER", 1, 1, "user-passwd",
 	  ctl_build_user_password, ctl_print_user, "password changed",
-	  "set a new password, read from standard input" },
+	  "set a new password (from stdin)" },
 	{ { "user", "list" }, "", 0, 0, "user-list", ctl_build_none,
 	  ctl_print_users, NULL, "list the accounts" },
 	{ { "rooms" }, "", 0, 0, "rooms", ctl_build_none, ctl_print_rooms,
 	  NULL, "list the rooms with member counts and topics" },
 	{ { "reload" }, "", 0, 0, "reload", ctl_build_none, ctl_print_done,
 	  "configuration reloaded",
-	  "re-read the configuration and certificate, like SIGHUP" },
+	  "reload configuration and certificate (SIGHUP)" },
 	{ { "shutdown" }, "", 0, 0, "shutdown", ctl_build_none, ctl_print_done,
-	  "netsockd is shutting down", "stop netsockd gracefully, like SIGTERM" },
+	  "netsockd is shutting down", "stop netsockd gracefully (SIGTERM)" },
 	{ { "help" }, "[COMMAND]", 0, CTL_WORDS_MAX, NULL, NULL, NULL, NULL,
 	  "show this list, or how to use COMMAND" },
 };
@@ -174,7 +180,8 @@ static const struct {
 	{ "rate_limited", "rate limited", CTL_KIND_COUNT, "-" },
 	{ "kicks", "kicks", CTL_KIND_COUNT, "-" },
 	{ "slow_readers", "slow readers cut off", CTL_KIND_COUNT, "-" },
-	{ "config", "configuration", CTL_KIND_STRING, "none (built-in defaults)" },
+	{ "config", "configuration", CTL_KIND_STRING,
+	  "none (built-in defaults)" },
 	{ "database", "database", CTL_KIND_STRING, "-" },
 	{ "database_bytes", "database size", CTL_KIND_BYTES, "-" },
 };
@@ -192,6 +199,8 @@ static const int ctl_tty_signals[] = {
 	SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU
 };
 static volatile sig_atomic_t ctl_signo;
+
+static void	ctl_cmd_synopsis(const struct ctl_cmd *, char *, size_t);
 
 static void
 ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -360,7 +369,8 @@ ctl_fmt_string(json_t *obj, const char *key, const char *none)
 	json_t	*v = json_object_get(obj, key);
 
 	if (json_is_string(v))
-		return ctl_sanitize(json_string_value(v), json_string_length(v));
+		return ctl_sanitize(json_string_value(v),
+		    json_string_length(v));
 	return xstrdup(none);
 }
 
@@ -410,7 +420,8 @@ ctl_fmt_since(json_t *obj, const char *key, time_t now)
 	time_t	 t;
 	char	 buf[32];
 
-	if (!json_is_string(v) || ctl_parse_time(json_string_value(v), &t) == -1)
+	if (!json_is_string(v) ||
+	    ctl_parse_time(json_string_value(v), &t) == -1)
 		return xstrdup("-");
 	ctl_human_duration((int64_t)(now - t), buf, sizeof(buf));
 	return xstrdup(buf);
@@ -816,14 +827,15 @@ ctl_tty_read(int fd, const char *prompt, char *buf, size_t size,
 	struct termios		 old, noecho;
 	ssize_t			 len;
 	size_t			 i;
-	int			 signo;
+	int			 signo, saved_errno;
 
 restart:
 	if (tcgetattr(fd, &old) == -1)
 		return -1;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = ctl_signal_cb;		/* no SA_RESTART: read stops */
+	/* No SA_RESTART: a signal makes read() return. */
+	sa.sa_handler = ctl_signal_cb;
 	ctl_signo = 0;
 	for (i = 0; i < nitems(ctl_tty_signals); i++)
 		sigaction(ctl_tty_signals[i], &sa, &saved[i]);
@@ -834,6 +846,7 @@ restart:
 		len = -1;
 	else
 		len = ctl_read_line(fd, buf, size, toolong);
+	saved_errno = errno;
 	/* TCSAFLUSH also drops whatever is left of an overlong line. */
 	tcsetattr(fd, TCSAFLUSH, &old);
 	if (write(fd, "\n", 1) == -1) {
@@ -849,6 +862,7 @@ restart:
 		errno = EINTR;
 		return -1;
 	}
+	errno = saved_errno;
 	return len;
 }
 
@@ -949,6 +963,25 @@ ctl_set_string(json_t *req, const char *key, const char *what,
 	return 0;
 }
 
+/*
+ * "user".  No user name starts with "-": such a word is a misplaced
+ * option (--json after the command, --session=ID), so say so here rather
+ * than have the daemon look for a user by that name.
+ */
+static int
+ctl_set_user(const struct ctl_cmd *cmd, json_t *req, const char *user)
+{
+	char	 syn[128];
+
+	if (*user == '-') {
+		ctl_cmd_synopsis(cmd, syn, sizeof(syn));
+		ctl_warnx("unknown option %s (usage: netsockctl [-s SOCKET] "
+		    "[--json] %s)", user, syn);
+		return -1;
+	}
+	return ctl_set_string(req, "user", "USER", user);
+}
+
 /* The rest of the words, joined with spaces, as "reason" (if any). */
 static int
 ctl_set_reason(json_t *req, int argc, char **argv)
@@ -983,14 +1016,14 @@ ctl_build_none(const struct ctl_cmd *cmd, json_t *req, int argc, char **argv)
 static int
 ctl_build_user(const struct ctl_cmd *cmd, json_t *req, int argc, char **argv)
 {
-	return ctl_set_string(req, "user", "USER", argv[0]);
+	return ctl_set_user(cmd, req, argv[0]);
 }
 
 static int
 ctl_build_user_reason(const struct ctl_cmd *cmd, json_t *req, int argc,
     char **argv)
 {
-	if (ctl_set_string(req, "user", "USER", argv[0]) == -1)
+	if (ctl_set_user(cmd, req, argv[0]) == -1)
 		return -1;
 	return ctl_set_reason(req, argc - 1, argv + 1);
 }
@@ -1006,8 +1039,8 @@ ctl_parse_session(const char *s, json_int_t *id)
 		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v == 0 || v > (unsigned long long)
-	    LLONG_MAX)
+	if (errno != 0 || *end != '\0' || v == 0 ||
+	    v > (unsigned long long)LLONG_MAX)
 		return -1;
 	*id = (json_int_t)v;
 	return 0;
@@ -1037,7 +1070,7 @@ ctl_build_user_password(const struct ctl_cmd *cmd, json_t *req, int argc,
 {
 	json_t	*pw;
 
-	if (ctl_set_string(req, "user", "USER", argv[0]) == -1)
+	if (ctl_set_user(cmd, req, argv[0]) == -1)
 		return -1;
 	if ((pw = ctl_password()) == NULL)
 		return -1;

@@ -34,6 +34,7 @@ def assert_alive(c):
 	"""The connection still answers requests."""
 	r = c.request({"type": "ping", "ref": "alive"})
 	assert r == {"type": "pong", "ref": "alive"}, r
+	assert c.events == [], "unexpected lines: %r" % c.events
 
 
 def echo_line(length):

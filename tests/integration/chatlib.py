@@ -1,0 +1,237 @@
+# chatlib: helpers shared by the chat integration tests (accounts, rooms,
+# messages, presence, history, persistence, flood).
+#
+# Standard library only; builds on harness.py (Daemon, Client) without
+# changing it.
+
+import json
+import socket
+import time
+
+import harness
+from harness import Client, TS_RE
+
+PASSWORD = "correct horse battery"
+
+# A JSON value of every type but the one a field wants, to check that the
+# daemon answers bad_request naming the field for each of them.
+BAD_VALUES = {
+	"string": [1, 1.5, True, None, [], {}, ["x"], {"a": "b"}],
+	"integer": ["1", 1.5, True, None, [], {}],
+}
+
+
+def assert_ok(reply, **fields):
+	"""reply is an ok; every given field has exactly that value."""
+	assert reply.get("type") == "ok", "expected ok, got %r" % (reply,)
+	for k, v in fields.items():
+		assert k in reply, "ok lacks %r: %r" % (k, reply)
+		assert reply[k] == v and type(reply[k]) == type(v), \
+		    "ok field %r is %r, expected %r: %r" % (k, reply[k], v,
+		    reply)
+	return reply
+
+
+def assert_error(reply, code, field=None):
+	"""reply is an error with this code, a non-empty message and (when
+	field is given) the field named in the message."""
+	assert reply.get("type") == "error", "expected error %s, got %r" % \
+	    (code, reply)
+	assert reply.get("code") == code, "expected error %s, got %r" % \
+	    (code, reply)
+	msg = reply.get("message")
+	assert isinstance(msg, str) and msg, "error without message: %r" % \
+	    (reply,)
+	if field is not None:
+		assert field in msg, "error message does not name %r: %r" % \
+		    (field, reply)
+	return reply
+
+
+def req(c, obj, timeout=10):
+	"""c.request with a longer default timeout."""
+	return c.request(obj, timeout=timeout)
+
+
+def expect_error(c, obj, code, field=None):
+	return assert_error(req(c, obj), code, field)
+
+
+def expect_ok(c, obj, **fields):
+	return assert_ok(req(c, obj), **fields)
+
+
+def assert_alive(c):
+	r = c.request({"type": "ping", "ref": "alive"})
+	assert r == {"type": "pong", "ref": "alive"}, r
+
+
+def client(d, source=None, rcvbuf=None):
+	"""
+	A Client whose TCP connection comes from the local address source
+	(say "127.0.0.2": any 127/8 address reaches a daemon on 127.0.0.1)
+	and/or whose receive buffer is set to rcvbuf bytes before connecting
+	(so that a reader that stops reading fills up quickly).  Done by
+	wrapping socket.create_connection while the Client connects.
+	"""
+	if source is None and rcvbuf is None:
+		return Client(d)
+	orig = socket.create_connection
+
+	def create_connection(address, timeout=None, source_address=None):
+		s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+		try:
+			if rcvbuf is not None:
+				s.setsockopt(socket.SOL_SOCKET,
+				    socket.SO_RCVBUF, rcvbuf)
+			if source is not None:
+				s.bind((source, 0))
+			s.settimeout(timeout)
+			s.connect(address)
+		except BaseException:
+			s.close()
+			raise
+		return s
+
+	socket.create_connection = create_connection
+	try:
+		return Client(d)
+	finally:
+		socket.create_connection = orig
+
+
+def user(d, name, password=PASSWORD, source=None):
+	"""A new client registered (and so logged in) as name."""
+	c = client(d, source)
+	c.register(name, password)
+	return c
+
+
+def session(d, name, password=PASSWORD, source=None):
+	"""A new client logged in as an existing user."""
+	c = client(d, source)
+	c.login(name, password)
+	return c
+
+
+def join(c, room):
+	return expect_ok(c, {"type": "join", "room": room})
+
+
+def send(c, to, content):
+	"""Send a message; returns the ok (with id and timestamp checked)."""
+	r = req(c, {"type": "message", "to": to, "content": content})
+	assert_ok(r)
+	assert isinstance(r.get("id"), int) and r["id"] > 0, r
+	assert isinstance(r.get("timestamp"), str) and \
+	    TS_RE.match(r["timestamp"]), r
+	return r
+
+
+def is_type(t, **fields):
+	"""A predicate for wait_event: an event of type t with these
+	fields."""
+	def pred(ev):
+		if ev.get("type") != t or "ref" in ev:
+			return False
+		return all(ev.get(k) == v for k, v in fields.items())
+	return pred
+
+
+def wait_event(c, t, timeout=5, **fields):
+	return c.wait_event(is_type(t, **fields), timeout=timeout)
+
+
+def sync(c):
+	"""Round-trip a ping, so that every event the server queued for c
+	before it saw the ping is in c.events afterwards (the server answers
+	in order, and events queued before the reply are sent before it)."""
+	ref = "sync-%d" % time.monotonic_ns()
+	r = c.request({"type": "ping", "ref": ref}, timeout=10)
+	assert r == {"type": "pong", "ref": ref}, r
+
+
+def drain(c):
+	"""Forget the events c has received so far (after a sync)."""
+	sync(c)
+	c.events.clear()
+
+
+def events_of(c, t, **fields):
+	"""The events of type t (with these fields) received by c so far;
+	call sync(c) first to be sure they have arrived."""
+	p = is_type(t, **fields)
+	return [e for e in c.events if p(e)]
+
+
+def assert_no_event(c, t, settle=None, **fields):
+	"""
+	c has no event of type t (with these fields).  The event would be
+	generated by a request some other session already got its reply to;
+	the server queues an event for c before that reply, so one ping round
+	trip on c (sync) is enough to have it here if it exists.  settle is
+	another client whose round trip to sync first (it is the one whose
+	request would have caused the event; the server handles requests of
+	different sessions in the order it reads them, a sync on the cause
+	makes sure the cause has been handled).
+	"""
+	if settle is not None:
+		sync(settle)
+	sync(c)
+	got = events_of(c, t, **fields)
+	assert not got, "unexpected %s event(s): %r" % (t, got)
+
+
+def message_event_ok(ev, ok, sender, to, content):
+	"""ev is the message event matching the ok of a sent message."""
+	want = {"type": "message", "id": ok["id"], "from": sender, "to": to,
+	    "content": content, "timestamp": ok["timestamp"]}
+	for k, v in want.items():
+		assert ev.get(k) == v, "message event %r: %s is not %r" % \
+		    (ev, k, v)
+	assert "ref" not in ev, ev
+
+
+def admin(d, obj, timeout=10):
+	"""Send one request line to the daemon's admin socket and return the
+	parsed reply line."""
+	obj = dict(obj)
+	obj.setdefault("version", 1)
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+	s.settimeout(timeout)
+	try:
+		s.connect(d.admin_socket)
+		s.sendall(json.dumps(obj).encode() + b"\n")
+		buf = b""
+		deadline = time.monotonic() + timeout
+		while b"\n" not in buf:
+			if time.monotonic() > deadline:
+				raise TimeoutError("no admin reply")
+			data = s.recv(65536)
+			if not data:
+				break
+			buf += data
+	finally:
+		s.close()
+	return json.loads(buf.split(b"\n", 1)[0])
+
+
+def history(c, with_, **kw):
+	obj = {"type": "history", "with": with_}
+	obj.update(kw)
+	r = req(c, obj)
+	assert_ok(r)
+	assert isinstance(r.get("messages"), list), r
+	return r["messages"]
+
+
+def ids(msgs):
+	return [m["id"] for m in msgs]
+
+
+def read_file(path):
+	try:
+		with open(path, "rb") as f:
+			return f.read()
+	except FileNotFoundError:
+		return b""
