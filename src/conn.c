@@ -238,7 +238,8 @@ conn_process_input(struct conn *c)
 	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct evbuffer_ptr	 p;
 	size_t			 max_line = c->srv->cfg->limits.max_line;
-	size_t			 eol_len, len;
+	size_t			 eol_len, len, take;
+	enum proto_frame	 frame;
 	int			 n;
 
 	if (conn_scratch_len < max_line + 2) {
@@ -250,27 +251,24 @@ conn_process_input(struct conn *c)
 		    CONN_F_WAITING | CONN_F_OVERFLOW))
 			break;
 		p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-		if (p.pos < 0) {
-			/* max_line bytes and a possible '\r' fit. */
-			if (evbuffer_get_length(in) > max_line + 1)
-				conn_line_too_long(c);
+		frame = proto_frame(p.pos, evbuffer_get_length(in), max_line,
+		    &take);
+		if (frame == PROTO_FRAME_NEED_MORE)
 			break;
-		}
-		len = (size_t)p.pos;
-		if (len > max_line + 1) {
+		if (frame == PROTO_FRAME_TOO_LONG) {
 			conn_line_too_long(c);
 			break;
 		}
-		evbuffer_remove(in, conn_scratch, len + 1);
-		if (len > 0 && conn_scratch[len - 1] == '\r')
-			len--;
+		evbuffer_remove(in, conn_scratch, take);
+		len = proto_frame_strip(conn_scratch, take);
 		if (len > max_line) {
 			conn_line_too_long(c);
 			break;
 		}
-		if (len == 0)
-			continue;	/* empty lines are ignored */
-		dispatch_line(c, conn_scratch, len);
+		if (len > 0)	/* empty lines are ignored */
+			dispatch_line(c, conn_scratch, len);
+		/* The line may hold a password: leave no copy behind. */
+		explicit_bzero(conn_scratch, take);
 	}
 	c->input_seen = evbuffer_get_length(in);
 	/* More complete lines waiting: continue after this pass. */

@@ -314,6 +314,30 @@ proto_put_digits(char *p, int v, int width)
 	return p + width;
 }
 
+enum proto_frame
+proto_frame(long long eol, size_t buffered, size_t max_line, size_t *take)
+{
+	*take = 0;
+	if (eol < 0)
+		/* No end yet: more than a line and a '\r' cannot become one. */
+		return buffered > max_line + 1 ? PROTO_FRAME_TOO_LONG :
+		    PROTO_FRAME_NEED_MORE;
+	if ((unsigned long long)eol > max_line + 1)
+		return PROTO_FRAME_TOO_LONG;
+	*take = (size_t)eol + 1;
+	return PROTO_FRAME_LINE;
+}
+
+size_t
+proto_frame_strip(const char *line, size_t take)
+{
+	size_t	 len = take > 0 ? take - 1 : 0;	/* the '\n' */
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	return len;
+}
+
 void
 proto_format_time(int64_t unix_ms, char *buf)
 {

@@ -105,6 +105,25 @@ struct proto_request {
 };
 
 /*
+ * Framing: what to do with buffered input, given the offset of its first
+ * '\n' (-1 when there is none yet) and how many bytes are buffered.  A
+ * line may hold max_line bytes plus a '\r' before its '\n'.  On
+ * PROTO_FRAME_LINE, *take is the number of bytes to remove (the line and
+ * its '\n'); proto_frame_strip then gives the length without "\r\n".
+ */
+enum proto_frame {
+	PROTO_FRAME_NEED_MORE,
+	PROTO_FRAME_LINE,
+	PROTO_FRAME_TOO_LONG
+};
+
+enum proto_frame proto_frame(long long eol, size_t buffered, size_t max_line,
+		    size_t *take);
+/* Length of line (take bytes as framed) without its "\n" or "\r\n";
+ * a stripped length over max_line is still too long. */
+size_t		 proto_frame_strip(const char *line, size_t take);
+
+/*
  * Decode one line (without its "\n" or "\r\n"; len bytes, not
  * NUL-terminated).  On PROTO_OK, *req is filled and must be released with
  * proto_request_clear().  On error, returns the code and writes a human

@@ -216,6 +216,21 @@ def admin(d, obj, timeout=10):
 	return json.loads(buf.split(b"\n", 1)[0])
 
 
+def sessions_of(d, name):
+	"""How many sessions the daemon has logged in as name (admin
+	sessions command)."""
+	r = admin(d, {"command": "sessions"})
+	assert r.get("ok") is True and isinstance(r.get("sessions"), list), r
+	return sum(1 for s in r["sessions"] if s.get("user") == name)
+
+
+def wait_sessions(d, name, n, timeout=10):
+	"""Wait (bounded) until name has exactly n sessions on the daemon:
+	a client's close reaches the daemon asynchronously."""
+	harness.retry(lambda: sessions_of(d, name) == n, timeout=timeout,
+	    interval=0.05)
+
+
 def history(c, with_, **kw):
 	obj = {"type": "history", "with": with_}
 	obj.update(kw)

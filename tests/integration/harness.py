@@ -1098,6 +1098,34 @@ def _remove_all():
 	_resources.clear()
 
 
+def _run_one(fn):
+	"""Run one test and tear it down; returns (status, lines): status is
+	"ok", "skip: reason" or "not ok", lines the diagnostics."""
+	err = skip = None
+	interrupted = False
+	signal.alarm(TEST_TIMEOUT * (5 if VALGRIND else 1))
+	try:
+		fn()
+	except Skip as e:
+		skip = str(e)
+	except KeyboardInterrupt:
+		interrupted = True
+	except BaseException:
+		err = traceback.format_exc()
+	finally:
+		signal.alarm(0)
+	try:
+		probs, logs = _finish_test()
+	except BaseException:
+		probs, logs = [traceback.format_exc()], []
+	if interrupted:
+		raise KeyboardInterrupt
+	if err is None and not probs:
+		return ("ok" if skip is None else "skip: " + skip), []
+	lines = [err] if err else []
+	return "not ok", lines + ["teardown: " + p for p in probs] + logs
+
+
 def run(argv=None):
 	"""Run the registered tests (or those named in argv) and print TAP."""
 	argv = sys.argv[1:] if argv is None else argv
@@ -1108,43 +1136,25 @@ def run(argv=None):
 		    netsockd_path(), flush=True)
 		return 0
 	old = signal.signal(signal.SIGALRM, _alarm)
-	for n, fn in enumerate(tests, 1):
-		name = fn.__name__
-		err = None
-		skip = None
-		t0 = time.monotonic()
-		signal.alarm(TEST_TIMEOUT * (5 if VALGRIND else 1))
-		try:
-			fn()
-		except Skip as e:
-			skip = str(e)
-		except BaseException as e:
-			if isinstance(e, KeyboardInterrupt):
-				signal.alarm(0)
-				_finish_test()
+	try:
+		for n, fn in enumerate(tests, 1):
+			t0 = time.monotonic()
+			try:
+				status, lines = _run_one(fn)
+			finally:
+				# Whatever happened (even ^C or a closed
+				# stdout), leave no temporary directory.
 				_remove_all()
-				raise
-			err = traceback.format_exc()
-		finally:
-			signal.alarm(0)
-		try:
-			probs, logs = _finish_test()
-		except BaseException:
-			probs, logs = [traceback.format_exc()], []
-		if skip is not None and not probs:
-			print("ok %d - %s # SKIP %s" % (n, name, skip))
-		elif err is None and not probs:
-			print("ok %d - %s" % (n, name))
-		else:
-			print("not ok %d - %s" % (n, name))
-			if err:
-				_diag(err)
-			for p in probs:
-				_diag("teardown: " + p)
-			for line in logs:
+			if status.startswith("skip: "):
+				print("ok %d - %s # SKIP %s" % (n, fn.__name__,
+				    status[6:]))
+			else:
+				print("%s %d - %s" % (status, n, fn.__name__))
+			for line in lines:
 				_diag(line)
-		_diag("%s took %.1f s" % (name, time.monotonic() - t0))
-		sys.stdout.flush()
-		_remove_all()
-	signal.signal(signal.SIGALRM, old)
+			_diag("%s took %.1f s" % (fn.__name__,
+			    time.monotonic() - t0))
+			sys.stdout.flush()
+	finally:
+		signal.signal(signal.SIGALRM, old)
 	return 0

@@ -59,7 +59,7 @@ def test_welcome_is_first_line_with_all_fields():
 	assert w["protocol"] == 1 and type(w["protocol"]) is int, w
 	assert TS_RE.match(w["time"]), w
 	t = datetime.datetime.strptime(w["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
-	now = datetime.datetime.utcnow()
+	now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 	assert abs((now - t).total_seconds()) < 3600, \
 	    "welcome time %s is not the current UTC time %s" % (w["time"], now)
 	assert w["registration"] is True, w

@@ -1245,7 +1245,47 @@ test_dump_key_order(void **state)
 	    "{\"type\":\"ok\",\"ref\":1,\"z\":true,\"a\":null,\"m\":0.5}\n");
 }
 
+/* Framing: the decision conn takes for buffered input (max_line 10). */
+static void
+test_frame_decisions(void **state)
+{
+	size_t	 take;
+
+	/* Nothing complete yet, within a line's length and a '\r'. */
+	assert_int_equal(proto_frame(-1, 0, 10, &take), PROTO_FRAME_NEED_MORE);
+	assert_int_equal(proto_frame(-1, 11, 10, &take),
+	    PROTO_FRAME_NEED_MORE);
+	assert_int_equal(take, 0);
+	/* Past that without a '\n': it can never be a line. */
+	assert_int_equal(proto_frame(-1, 12, 10, &take), PROTO_FRAME_TOO_LONG);
+	/* A complete line takes its bytes and the '\n'. */
+	assert_int_equal(proto_frame(0, 1, 10, &take), PROTO_FRAME_LINE);
+	assert_int_equal(take, 1);
+	assert_int_equal(proto_frame(10, 40, 10, &take), PROTO_FRAME_LINE);
+	assert_int_equal(take, 11);
+	/* 11 bytes before '\n' pass only when the last is a '\r'. */
+	assert_int_equal(proto_frame(11, 12, 10, &take), PROTO_FRAME_LINE);
+	assert_int_equal(take, 12);
+	assert_int_equal(proto_frame(12, 13, 10, &take), PROTO_FRAME_TOO_LONG);
+}
+
+static void
+test_frame_strip(void **state)
+{
+	assert_int_equal(proto_frame_strip("\n", 1), 0);
+	assert_int_equal(proto_frame_strip("\r\n", 2), 0);
+	assert_int_equal(proto_frame_strip("abc\n", 4), 3);
+	assert_int_equal(proto_frame_strip("abc\r\n", 5), 3);
+	/* Only one '\r' right before the '\n' is framing. */
+	assert_int_equal(proto_frame_strip("a\r\r\n", 4), 2);
+	assert_int_equal(proto_frame_strip("a\rb\n", 4), 3);
+	/* 11 bytes with no '\r' stay 11: too long for max_line 10. */
+	assert_int_equal(proto_frame_strip("0123456789x\n", 12), 11);
+}
+
 static const struct CMUnitTest fixed_tests[] = {
+	cmocka_unit_test(test_frame_decisions),
+	cmocka_unit_test(test_frame_strip),
 	cmocka_unit_test(test_decode_fieldless_types),
 	cmocka_unit_test(test_decode_echo_fields),
 	cmocka_unit_test(test_decode_register_login_fields),
