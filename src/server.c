@@ -244,8 +244,8 @@ server_load_member_cb(int64_t room_id, int64_t user_id, const char *name,
 	struct server_loader	 *ld = arg;
 	struct chat_room	**r;
 
-	r = bsearch(&room_id, ld->rooms, ld->n, sizeof(*ld->rooms),
-	    server_room_key_cmp);
+	r = ld->n == 0 ? NULL : bsearch(&room_id, ld->rooms, ld->n,
+	    sizeof(*ld->rooms), server_room_key_cmp);
 	if (r != NULL)
 		chat_member_add(*r, chat_user_get(ld->chat, user_id, name));
 }
@@ -258,7 +258,9 @@ server_load_chat(struct server *srv, char **cause)
 
 	rc = store_room_list(srv->store, server_load_room_cb, &ld);
 	if (rc == STORE_OK) {
-		qsort(ld.rooms, ld.n, sizeof(*ld.rooms), server_room_id_cmp);
+		if (ld.n > 0)
+			qsort(ld.rooms, ld.n, sizeof(*ld.rooms),
+			    server_room_id_cmp);
 		rc = store_member_list(srv->store, server_load_member_cb, &ld);
 	}
 	free(ld.rooms);

@@ -1,7 +1,6 @@
 # test_tls: protocol versions, cipher suites and certificate the daemon
 # offers.
 
-import os
 import socket
 import ssl
 import subprocess
