@@ -65,6 +65,9 @@ typedef json_t	*admin_cmd_fn(struct admin_conn *, json_t *req);
 
 static void	admin_conn_free(struct admin_conn *);
 
+static json_t	*admin_error(int, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
 /* A failure reply with the exit status netsockctl should use. */
 static json_t *
 admin_error(int status, const char *fmt, ...)

@@ -161,6 +161,9 @@ log_to_stderr(int priority, const char *message)
 	    log_level_names[priority & 7], message);
 }
 
+static void log_vemit(int, const char *, const struct log_field *, size_t,
+    const char *, va_list) __attribute__((format(printf, 5, 0)));
+
 static void
 log_vemit(int priority, const char *message_id, const struct log_field *fields,
     size_t nfields, const char *fmt, va_list ap)

@@ -245,6 +245,7 @@ struct nsb_snap {
 	double			 srv_cpu;	/* s, utime + stime; < 0: unknown */
 	long			 srv_rss;	/* KiB; < 0: unknown */
 	double			 cli_cpu;	/* s */
+	double			 sys_busy;	/* s, all CPUs, from /proc/stat */
 };
 
 static struct nsb_opts		 nsb_opt;
@@ -451,6 +452,29 @@ nsb_self_cpu(void)
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+/*
+ * Busy time of the whole machine: what is neither the daemon nor nsbench
+ * is other load (other people's tests...) that makes a run noisy.
+ */
+static double
+nsb_sys_busy(void)
+{
+	unsigned long long	 v[8];
+	FILE			*f;
+	int			 n;
+
+	if ((f = fopen("/proc/stat", "r")) == NULL)
+		return -1;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+	    &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n != 8)
+		return -1;
+	/* user nice system [idle iowait] irq softirq steal */
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
+	    (double)sysconf(_SC_CLK_TCK);
+}
+
 static void
 nsb_snap(struct nsb_snap *s)
 {
@@ -458,6 +482,7 @@ nsb_snap(struct nsb_snap *s)
 	s->srv_cpu = nsb_proc_cpu(nsb_opt.daemon_pid);
 	s->srv_rss = nsb_proc_rss(nsb_opt.daemon_pid);
 	s->cli_cpu = nsb_self_cpu();
+	s->sys_busy = nsb_sys_busy();
 }
 
 /* ---- wire helpers ------------------------------------------------------ */
@@ -1530,6 +1555,18 @@ nsb_dt(const struct nsb_snap *a, const struct nsb_snap *b)
 	return (double)(b->t - a->t) / 1e9;
 }
 
+/* CPUs busy with neither the daemon nor us (utilisation); -1 if unknown. */
+static double
+nsb_other(const struct nsb_snap *a, const struct nsb_snap *b)
+{
+	double	cpu = nsb_dcpu(a, b), busy = b->sys_busy - a->sys_busy;
+
+	if (cpu < 0 || a->sys_busy < 0 || b->sys_busy < 0)
+		return -1;
+	busy -= cpu + (b->cli_cpu - a->cli_cpu);
+	return busy < 0 ? 0 : busy / nsb_dt(a, b);
+}
+
 /* A number, or null when it is unknown (negative). */
 static json_t *
 nsb_jnum(double v)
@@ -1573,6 +1610,8 @@ nsb_jconnect(const struct nsb_result *r)
 	    nsb_jnum(cpu < 0 || n == 0 ? -1 : cpu * 1e6 / n));
 	nsb_jset(o, "client_cpu_us_per_connect", json_real(n == 0 ? 0 :
 	    (r->s_conn1.cli_cpu - r->s_conn0.cli_cpu) * 1e6 / n));
+	nsb_jset(o, "other_cpu_util", nsb_jnum(nsb_other(&r->s_conn0,
+	    &r->s_conn1)));
 	return o;
 }
 
@@ -1599,6 +1638,7 @@ nsb_jwindow(const struct nsb_result *r, int w)
 	    (double)win->acks / cpu));
 	nsb_jset(o, "client_cpu_s", json_real(ccpu));
 	nsb_jset(o, "client_cpu_util", json_real(ccpu / dt));
+	nsb_jset(o, "other_cpu_util", nsb_jnum(nsb_other(a, b)));
 	nsb_jset(o, "server_rss_kib", b->srv_rss < 0 ? json_null() :
 	    json_integer(b->srv_rss));
 	nsb_jset(o, "latency_ms", nsb_jhist(&win->lat));
@@ -1709,11 +1749,12 @@ nsb_print_window(const struct nsb_result *r, int w)
 		label = w == nsb_run.storm_win ? "[storm] " : "[calm]  ";
 	printf("%s%.0f deliveries/s, %.0f deliveries/server-CPU-s, "
 	    "%.0f acked/s (%.0f acked/server-CPU-s); server CPU %.0f%%, "
-	    "client CPU %.0f%%\n", label, (double)win->deliveries / dt,
+	    "client CPU %.0f%%, other load %.0f%%\n", label,
+	    (double)win->deliveries / dt,
 	    cpu > 0 ? (double)win->deliveries / cpu : -1,
 	    (double)win->acks / dt, cpu > 0 ? (double)win->acks / cpu : -1,
 	    cpu < 0 ? -1 : cpu / dt * 100,
-	    (b->cli_cpu - a->cli_cpu) / dt * 100);
+	    (b->cli_cpu - a->cli_cpu) / dt * 100, nsb_other(a, b) * 100);
 	printf("%slatency ms p50 %.3f p99 %.3f max %.3f (%" PRIu64
 	    " samples); ack ms p50 %.3f p99 %.3f max %.3f\n", label,
 	    nsb_hist_ms(&win->lat, 0.5), nsb_hist_ms(&win->lat, 0.99),
@@ -1740,12 +1781,13 @@ nsb_print(const struct nsb_result *r)
 	    r->failed, r->lasterr[0] != '\0' ? "; first error: " : "",
 	    r->lasterr);
 	printf("connect: %" PRIu64 " in %.2f s (%.0f/s), server CPU %.0f "
-	    "us/connect, client CPU %.0f us/connect\n", r->welcomed, cdt,
+	    "us/connect, client CPU %.0f us/connect, other load %.0f%%\n",
+	    r->welcomed, cdt,
 	    cdt > 0 ? (double)r->welcomed / cdt : 0,
 	    ccpu < 0 || r->welcomed == 0 ? -1 :
 	    ccpu * 1e6 / (double)r->welcomed, r->welcomed == 0 ? 0 :
 	    (r->s_conn1.cli_cpu - r->s_conn0.cli_cpu) * 1e6 /
-	    (double)r->welcomed);
+	    (double)r->welcomed, nsb_other(&r->s_conn0, &r->s_conn1) * 100);
 	if (nsb_opt.scenario == NSB_IDLE) {
 		printf("idle: RSS %ld KiB before, %ld connected, %ld after "
 		    "login+join; %.2f KiB per session\n",
