@@ -1,4 +1,4 @@
-/* nsbench: load generator for netsockd, speaking the netsock protocol over TLS. */
+/* nsbench: netsockd load generator speaking the netsock protocol over TLS. */
 
 /*
  * One binary, four scenarios (fanout, idle, logins, durable); see
@@ -2037,16 +2037,28 @@ static void
 nsb_option(int ch, const char *arg)
 {
 	switch (ch) {
-	case 'h': nsb_opt.host = arg; break;
-	case 'p': nsb_opt.port = (int)nsb_num(arg, "-p", 1, 65535); break;
-	case 's': nsb_opt.subs = (int)nsb_num(arg, "-s", 0, 100000); break;
-	case 'P': nsb_opt.pubs = (int)nsb_num(arg, "-P", 0, 9999); break;
-	case 'n': nsb_opt.n = (int)nsb_num(arg, "-n", 1, 1000000); break;
+	case 'h':
+		nsb_opt.host = arg;
+		break;
+	case 'p':
+		nsb_opt.port = (int)nsb_num(arg, "-p", 1, 65535);
+		break;
+	case 's':
+		nsb_opt.subs = (int)nsb_num(arg, "-s", 0, 100000);
+		break;
+	case 'P':
+		nsb_opt.pubs = (int)nsb_num(arg, "-P", 0, 9999);
+		break;
+	case 'n':
+		nsb_opt.n = (int)nsb_num(arg, "-n", 1, 1000000);
+		break;
 	case NSB_O_PID:
 		nsb_opt.daemon_pid = (pid_t)nsb_num(arg, "--daemon-pid", 1,
 		    INT_MAX);
 		break;
-	case NSB_O_JSON: nsb_opt.json = true; break;
+	case NSB_O_JSON:
+		nsb_opt.json = true;
+		break;
 	case NSB_O_WINDOW:
 		nsb_opt.window = (int)nsb_num(arg, "--window", 1, 65536);
 		break;
@@ -2062,12 +2074,16 @@ nsb_option(int ch, const char *arg)
 	case NSB_O_SIZE:
 		nsb_opt.size = (int)nsb_num(arg, "--size", 1, NSB_MAX_SIZE);
 		break;
-	case NSB_O_SPREAD: nsb_opt.spread = true; break;
+	case NSB_O_SPREAD:
+		nsb_opt.spread = true;
+		break;
 	case NSB_O_ROOMSIZE:
 		nsb_opt.room_size = (int)nsb_num(arg, "--room-size", 1,
 		    1000000);
 		break;
-	case NSB_O_HOLD: nsb_opt.hold = nsb_real(arg, "--hold", 0, 3600); break;
+	case NSB_O_HOLD:
+		nsb_opt.hold = nsb_real(arg, "--hold", 0, 3600);
+		break;
 	case NSB_O_USERS:
 		nsb_opt.users = (int)nsb_num(arg, "--users", 0, 10000);
 		break;
@@ -2102,7 +2118,9 @@ nsb_option(int ch, const char *arg)
 			nsb_die("--password: 8 to 200 bytes, no \" or \\");
 		nsb_opt.password = arg;
 		break;
-	case NSB_O_SHARED: nsb_opt.shared_room = true; break;
+	case NSB_O_SHARED:
+		nsb_opt.shared_room = true;
+		break;
 	case NSB_O_SETUPTO:
 		nsb_opt.setup_timeout = nsb_real(arg, "--setup-timeout", 1,
 		    86400);

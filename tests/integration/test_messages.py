@@ -2,6 +2,8 @@
 # gets the event, ok and event agreement, id order, size limits counted in
 # bytes, and every error case.
 
+import json
+
 import harness
 from harness import Client, Daemon, test
 from chatlib import (BAD_VALUES, assert_ok, assert_error, expect_ok,
@@ -237,6 +239,78 @@ def test_room_events_arrive_in_id_order_at_every_session():
 	got = history(c1, "#busy", limit=500)
 	assert [{"from": m["from"], "id": m["id"], "content": m["content"]}
 	    for m in got] == want
+
+
+@test
+def test_a_large_burst_of_pipelined_messages_is_all_answered_in_order():
+	# About 100 KB of requests written at once, far more than one TLS
+	# record or one read: every request still gets its reply, and the
+	# other member every event, without the client sending anything
+	# more (nothing may be left sitting unread inside the server).
+	d = Daemon(limits=FAST)
+	a = user(d, "alice")
+	b = user(d, "bob")
+	join(a, "#bulk")
+	join(b, "#bulk")
+	drain(b)
+	n = 1000
+	data = b"".join(json.dumps({"type": "message", "to": "#bulk",
+	    "content": "bulk %04d %s" % (i, "y" * 60), "ref": i}).encode() +
+	    b"\n" for i in range(n))
+	assert len(data) > 90000, len(data)
+	a.send_raw(data)
+	oks = []
+	while len(oks) < n:
+		try:
+			m = a.recv(timeout=10)
+		except TimeoutError:
+			raise AssertionError("only %d of %d pipelined requests "
+			    "answered; the rest sit unanswered" % (len(oks), n))
+		if "ref" not in m:
+			continue
+		assert_ok(m)
+		assert m["ref"] == len(oks), m
+		oks.append(m["id"])
+	assert all(x < y for x, y in zip(oks, oks[1:]))
+	got = []
+	while len(got) < n:
+		ev = b.recv(timeout=10)
+		if ev.get("type") == "message":
+			got.append((ev["id"], ev["content"]))
+	assert got == [(oks[i], "bulk %04d %s" % (i, "y" * 60))
+	    for i in range(n)]
+
+
+@test
+def test_pipelined_messages_and_failures_are_answered_in_request_order():
+	# "Exactly one reply per request, in request order per connection":
+	# a failure right behind a message still waiting for its commit
+	# must not overtake that message's ok.
+	d = Daemon()
+	a = user(d, "alice")
+	b = user(d, "bob")
+	join(a, "#room")
+	reqs = [
+	    (msg("#room", "first"), "ok", None),
+	    (msg("#nosuch", "x"), "error", "no_such_room"),
+	    ({"type": "ping"}, "pong", None),
+	    (msg("#room", ""), "error", "bad_request"),
+	    (msg("bob", "direct"), "ok", None),
+	    (msg("nobody", "x"), "error", "no_such_user"),
+	    (msg("#room", 5), "error", "bad_request"),
+	    ({"type": "history", "with": "#room"}, "ok", None),
+	    (msg("#room", "last"), "ok", None),
+	    ({"type": "echo", "content": "e"}, "ok", None),
+	]
+	a.send_raw(b"".join(json.dumps(dict(r, ref=i)).encode() + b"\n"
+	    for i, (r, _, _) in enumerate(reqs)))
+	got = []
+	while len(got) < len(reqs):
+		m = a.recv(timeout=10)
+		if "ref" in m:
+			got.append((m["ref"], m["type"], m.get("code")))
+	assert got == [(i, t, code) for i, (_, t, code) in enumerate(reqs)], \
+	    got
 
 
 @test

@@ -2,8 +2,6 @@
 # restart on the same database file (messages with their content, order
 # and timestamps, memberships, topics, accounts), and ids keep growing.
 
-import json
-
 import harness
 from harness import Client, Daemon, test, ConnectionClosed
 from chatlib import (PASSWORD, assert_ok, expect_ok, expect_error, user,
@@ -13,18 +11,15 @@ FAST = {"messages_per_second": 100000.0, "message_burst": 100000}
 
 
 def all_history(c, with_, page=100):
-	"""Every message of a conversation, paging forward with after."""
+	"""Every message of a conversation, paging back with before."""
 	out = []
-	after = None
+	kw = {"limit": page}
 	while True:
-		kw = {"limit": page}
-		if after is not None:
-			kw["after"] = after
 		got = history(c, with_, **kw)
 		if not got:
 			return out
-		out += got
-		after = got[-1]["id"]
+		out = got + out
+		kw["before"] = got[0]["id"]
 		assert len(out) < 100000, "history does not end"
 
 
@@ -52,25 +47,33 @@ def test_acknowledged_messages_survive_kill_9_in_order():
 	join(b, "#log")
 	b.close()
 	n = 400
-	sent = {}		# ref -> (to, content)
+	sent = {}		# ref -> (index, to, content)
 	lines = []
 	for i in range(n):
 		to = "bob" if i % 4 == 3 else "#Log"
-		content = "persist %d \u00e9\u20ac\U0001F600 %s" % (i, "x" * (i % 50))
+		content = "persist %d \u00e9\u20ac\U0001F600 %s" % (i,
+		    "x" * (i % 50))
 		ref = "m%d" % i
 		sent[ref] = (i, to, content)
 		lines.append({"type": "message", "to": to, "content": content,
 		    "ref": ref})
-	a.send_raw(b"".join(json.dumps(o, ensure_ascii=False).encode() +
-	    b"\n" for o in lines))
+	# Keep a window of requests in flight (a client that pipelines, as
+	# real ones do), and crash the daemon with some still unanswered
+	# once about two thirds have been acknowledged.
 	acked = {}		# index -> ok
-	# Take about two thirds of the acknowledgements, then crash the
-	# daemon with the rest still in flight.
+	window = 24
+	nsent = 0
 	while len(acked) < 250:
+		while nsent < n and nsent - len(acked) < window:
+			a.send(lines[nsent])
+			nsent += 1
 		m = a.recv(timeout=30)
 		if m.get("ref") in sent:
 			assert_ok(m)
 			acked[sent[m["ref"]][0]] = m
+	while nsent < n and nsent - len(acked) < window:
+		a.send(lines[nsent])
+		nsent += 1
 	assert d.kill9() == -9
 	# Replies the daemon sent before it died are acknowledgements too.
 	try:
@@ -80,6 +83,8 @@ def test_acknowledged_messages_survive_kill_9_in_order():
 				acked[sent[m["ref"]][0]] = m
 	except ConnectionClosed:
 		pass
+	harness.diag("%d of %d sent messages acknowledged before the "
+	    "kill -9" % (len(acked), nsent))
 	order = sorted(acked)
 	assert all(acked[i]["id"] < acked[j]["id"]
 	    for i, j in zip(order, order[1:])), "ids not in send order"
@@ -102,6 +107,8 @@ def test_acknowledged_messages_survive_kill_9_in_order():
 		assert idx == sorted(set(idx)), "history out of send order"
 		assert ids(got) == sorted(set(ids(got))), "ids not increasing"
 		present = {by_content[m["content"]]: m for m in got}
+		harness.diag("%s: %d messages in history after the restart" %
+		    (conv, len(got)))
 		for i, ok in acked.items():
 			_, to, content = sent["m%d" % i]
 			if (to == "#Log") != is_room:
