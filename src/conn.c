@@ -387,9 +387,23 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 /* A closed socket we still read from briefly, so that data the peer had
  * in flight does not turn our close into a reset that eats the reply. */
 struct conn_linger {
-	int		 fd;
-	struct event	*ev;
+	int			 fd;
+	struct event		*ev;
+	TAILQ_ENTRY(conn_linger) entry;
 };
+
+/* Kept so that shutdown can close them rather than leak them. */
+static TAILQ_HEAD(, conn_linger) conn_lingers =
+    TAILQ_HEAD_INITIALIZER(conn_lingers);
+
+static void
+conn_linger_free(struct conn_linger *lg)
+{
+	TAILQ_REMOVE(&conn_lingers, lg, entry);
+	event_free(lg->ev);
+	close(lg->fd);
+	free(lg);
+}
 
 static void
 conn_linger_cb(int fd, short what, void *arg)
@@ -403,9 +417,7 @@ conn_linger_cb(int fd, short what, void *arg)
 		if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR)))
 			return;
 	}
-	event_free(lg->ev);
-	close(lg->fd);
-	free(lg);
+	conn_linger_free(lg);
 }
 
 static void
@@ -423,6 +435,7 @@ conn_linger(struct server *srv, int fd)
 	lg->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST,
 	    conn_linger_cb, lg);
 	event_add(lg->ev, &tv);
+	TAILQ_INSERT_TAIL(&conn_lingers, lg, entry);
 }
 
 static void
@@ -588,6 +601,8 @@ conn_tls_cipher(const struct conn *c)
 void
 conn_table_free(void)
 {
+	while (!TAILQ_EMPTY(&conn_lingers))
+		conn_linger_free(TAILQ_FIRST(&conn_lingers));
 	free(conn_scratch);
 	conn_scratch = NULL;
 	conn_scratch_len = 0;

@@ -6,9 +6,9 @@ import os
 
 import harness
 from harness import Client, Daemon, test
-from chatlib import (PASSWORD, BAD_VALUES, assert_ok, assert_error,
-    expect_ok, expect_error, assert_alive, client, user, session, join, send,
-    sync, wait_event, events_of, admin, read_file, req)
+from chatlib import (PASSWORD, BAD_VALUES, assert_ok, assert_error, expect_ok,
+    expect_error, assert_alive, client, user, session, join, send, wait_event,
+    admin, read_file, req)
 
 # Generous enough that tests which register many users or fail many
 # logins on purpose never hit a limit they do not test.
@@ -344,7 +344,8 @@ def test_every_session_of_a_user_gets_every_event():
 	expect_ok(b, {"type": "topic", "room": "#room", "topic": "new"})
 	for a in (a1, a2, a3):
 		ev = wait_event(a, "message", id=ok["id"])
-		assert ev["content"] == "to the room" and ev["to"] == "#room", ev
+		assert ev["content"] == "to the room", ev
+		assert ev["to"] == "#room", ev
 		ev = wait_event(a, "message", id=dm["id"])
 		assert ev["content"] == "to alice" and ev["from"] == "bob", ev
 		wait_event(a, "topic", room="#room", topic="new", by="bob")

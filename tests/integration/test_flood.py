@@ -5,10 +5,10 @@
 import json
 
 import harness
-from harness import Client, Daemon, test, ConnectionClosed
-from chatlib import (assert_ok, assert_error, expect_ok, expect_error,
-    assert_alive, client, user, session, join, send, sync, drain, wait_event,
-    events_of, assert_no_event, history, ids, sessions_of, req)
+from harness import Daemon, test
+from chatlib import (assert_ok, assert_error, expect_ok, assert_alive, client,
+    user, session, join, send, sync, drain, wait_event, events_of, history,
+    ids, sessions_of)
 
 FLOOD = {"messages_per_second": 1.0, "message_burst": 3}
 MAX_STRIKES = 50

@@ -3,9 +3,8 @@
 # every error case.
 
 import harness
-from harness import Client, Daemon, test
-from chatlib import (assert_ok, assert_error, expect_ok, expect_error,
-    user, session, join, send, wait_event, history, ids, req)
+from harness import Daemon, test
+from chatlib import expect_ok, expect_error, user, join, send, history, ids
 
 FAST = {"messages_per_second": 10000.0, "message_burst": 10000}
 

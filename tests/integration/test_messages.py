@@ -6,9 +6,8 @@ import json
 
 import harness
 from harness import Client, Daemon, test
-from chatlib import (BAD_VALUES, assert_ok, assert_error, expect_ok,
-    expect_error, user, session, join, send, sync, drain, wait_event,
-    events_of, assert_no_event, message_event_ok, history, req)
+from chatlib import (BAD_VALUES, assert_ok, expect_error, user, session, join,
+    send, drain, wait_event, assert_no_event, message_event_ok, history)
 
 MAX_MESSAGE = 100
 # Room for the ordering test's bursts of pipelined messages.
@@ -60,7 +59,8 @@ def test_direct_message_goes_to_recipient_and_senders_other_sessions():
 	ok = send(b2, "ALICE", "hello alice")
 	for c in (a1, a2, b1):
 		ev = wait_event(c, "message", id=ok["id"])
-		assert ev["from"] == "Bob" and ev["content"] == "hello alice", ev
+		assert ev["from"] == "Bob", ev
+		assert ev["content"] == "hello alice", ev
 		assert ev["to"].lower() == "alice", ev
 	assert_no_event(b2, "message")
 

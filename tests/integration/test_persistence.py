@@ -4,8 +4,8 @@
 
 import harness
 from harness import Client, Daemon, test, ConnectionClosed
-from chatlib import (PASSWORD, assert_ok, expect_ok, expect_error, user,
-    session, join, send, history, ids, req)
+from chatlib import (PASSWORD, assert_ok, expect_ok, user, session, join, send,
+    history, ids, req)
 
 FAST = {"messages_per_second": 100000.0, "message_burst": 100000}
 
@@ -113,8 +113,8 @@ def test_acknowledged_messages_survive_kill_9_in_order():
 			_, to, content = sent["m%d" % i]
 			if (to == "#Log") != is_room:
 				continue
-			assert i in present, "acknowledged message %d (id %d) " \
-			    "lost after kill -9" % (i, ok["id"])
+			assert i in present, "acknowledged message %d " \
+			    "(id %d) lost after kill -9" % (i, ok["id"])
 			m = present[i]
 			assert m == {"type": "message", "id": ok["id"],
 			    "from": "Alice", "to": m["to"], "content": content,

@@ -3,10 +3,10 @@
 # typing's own rate limit, and every error case.
 
 import harness
-from harness import Client, Daemon, test
-from chatlib import (BAD_VALUES, assert_ok, assert_error, expect_ok,
-    expect_error, user, session, join, send, sync, drain, wait_event,
-    events_of, assert_no_event, history, req, wait_sessions)
+from harness import Daemon, test
+from chatlib import (BAD_VALUES, expect_ok, expect_error, user, session, join,
+    send, sync, drain, wait_event, events_of, assert_no_event, history,
+    wait_sessions)
 
 
 def presence(status, text=None):

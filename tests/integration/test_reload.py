@@ -8,8 +8,7 @@ import signal
 import socket
 
 import harness
-from harness import Client, ConnectionClosed, Daemon, fingerprint, make_cert, \
-    test
+from harness import Client, Daemon, fingerprint, make_cert, test
 from chatlib import (PASSWORD, assert_alive, assert_error, assert_ok, join,
     req, send, user, wait_event)
 from adminlib import (FAILED, ctl, ctl_fail, monotonic_usec, reload_notes,

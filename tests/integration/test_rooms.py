@@ -3,9 +3,8 @@
 
 import harness
 from harness import Client, Daemon, test
-from chatlib import (BAD_VALUES, assert_ok, assert_error, expect_ok,
-    expect_error, user, session, join, send, sync, drain, wait_event,
-    events_of, assert_no_event, history, req)
+from chatlib import (BAD_VALUES, assert_ok, expect_ok, expect_error, user,
+    session, join, send, drain, wait_event, assert_no_event, history, req)
 
 INVALID_ROOMS = ["chat", "#", "#" + "a" * 65, "#a b", "#caf\u00e9", "##x",
     "#a/b", "#a#b", "# x", "#a:b", "#a\tb", "", "@chat", "#\u00e4"]
