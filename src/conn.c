@@ -32,6 +32,7 @@
 #define CONN_FLUSH_TIMEOUT	10	/* seconds to flush before closing */
 #define CONN_LINGER_TIMEOUT	2	/* seconds to drain after close */
 #define CONN_FLUSH_CHUNK	(64 * 1024) /* bytes made contiguous per write */
+#define CONN_INPUT_MAX		(1024 * 1024) /* unprocessed input, plus lines */
 
 static struct conn	*conn_hash[CONN_HASH_BUCKETS];
 static uint64_t		 conn_next_id = 1;
@@ -139,9 +140,12 @@ conn_new(struct server *srv, struct listener *l, int fd,
 	/* A peer that drops TCP without close_notify is just gone. */
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	/* Reading pauses once a full line (and a little) is buffered. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	    srv->cfg->limits.max_line + 4096);
+	/*
+	 * No read watermark: with bufferevent_openssl, reading paused at a
+	 * watermark never resumes for bytes OpenSSL already holds (libevent
+	 * issues 690, 854), which stalls a pipelining client for good.  The
+	 * input is bounded in conn_read_cb instead.
+	 */
 	conn_timeouts(c, hs, hs);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 
@@ -210,8 +214,10 @@ void
 conn_send_shared(struct conn *c, const void *data, size_t len,
     void (*cleanup)(const void *, size_t, void *), void *arg)
 {
-	if (!conn_can_send(c))
+	if (!conn_can_send(c)) {
+		cleanup(data, len, arg);	/* nobody will hold it */
 		return;
+	}
 	evbuffer_add_reference(bufferevent_get_output(c->bev), data, len,
 	    cleanup, arg);
 	c->bytes_out += len;
@@ -291,6 +297,16 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		c->input_seen = len;
 	}
 	c->last_input_ms = server_now_ms();
+	/*
+	 * Lines wait here while a request is parked or the peer sends faster
+	 * than its share of each pass; past this much it is flooding.
+	 */
+	if (len > CONN_INPUT_MAX + 2 * c->srv->cfg->limits.max_line) {
+		conn_send_json(c, proto_error(NULL, PROTO_ERR_RATE_LIMITED,
+		    "too much unanswered input; slow down"));
+		conn_close_after_flush(c, "input_flood");
+		return;
+	}
 	if (c->flags & CONN_F_PENDING)
 		return;		/* the end of the pass will get to it */
 	conn_process_input(c);
@@ -581,7 +597,6 @@ conn_apply_limits(struct conn *c)
 {
 	const struct config_limits *lim = &c->srv->cfg->limits;
 
-	bufferevent_setwatermark(c->bev, EV_READ, 0, lim->max_line + 4096);
 	if ((c->flags & (CONN_F_TLS_DONE | CONN_F_DRAINING)) == CONN_F_TLS_DONE)
 		conn_timeouts(c, lim->idle_timeout, 0);
 }

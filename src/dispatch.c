@@ -157,7 +157,11 @@ dispatch_line(struct conn *c, const char *line, size_t len)
 	err = proto_decode(line, len, c->session != NULL, &req, msg,
 	    sizeof(msg));
 	if (err != PROTO_OK) {
-		dispatch_fail(c, req.ref, err, "%s", msg);
+		/* Behind uncommitted messages even an error waits its turn. */
+		if (c->uncommitted > 0)
+			message_reply_in_turn(c, proto_error(req.ref, err, msg));
+		else
+			dispatch_fail(c, req.ref, err, "%s", msg);
 		proto_request_clear(&req);
 		return;
 	}

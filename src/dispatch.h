@@ -102,6 +102,8 @@ void	message_typing(struct conn *, struct proto_request *);
 void	message_history(struct conn *, struct proto_request *);
 /* Commit what this pass accepted, then acknowledge and fan out. */
 void	message_commit(struct server *);
+/* Queue a reply (steals it) behind c's messages awaiting commit. */
+void	message_reply_in_turn(struct conn *, json_t *reply);
 /* Drop queued messages (shutdown without a final pass). */
 void	message_free(void);
 bool	message_queued(void);

@@ -6,6 +6,7 @@
  */
 #include <sys/queue.h>
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,12 @@
 /* Rate-limited requests in a row before the connection is closed. */
 #define MESSAGE_MAX_STRIKES	50
 
+/* Why a request cannot go on: a code and a line for people. */
+struct message_err {
+	enum proto_err		 code;
+	char			 text[160];
+};
+
 struct message_queued {
 	uint64_t		 conn_id;
 	json_t			*ref;		/* new reference or NULL */
@@ -39,6 +46,10 @@ struct message_queued {
 	size_t			 content_len;
 	int64_t			 ts_ms;
 	int64_t			 id;
+	bool			 failed;	/* only a reply, in turn */
+	struct message_err	 err;
+	json_t			*reply;		/* failed: a ready reply */
+	bool			 flood;		/* close after the reply */
 	TAILQ_ENTRY(message_queued) entry;
 };
 
@@ -53,14 +64,29 @@ struct message_target {
 	char			 user_name[PROTO_USER_MAX + 1];
 };
 
+static int
+message_error(struct message_err *e, enum proto_err code, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+static int
+message_error(struct message_err *e, enum proto_err code, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 /*
  * Resolve 'to' for the session's user.  Room: it must exist and the user
- * be a member.  User: the account must exist.  On failure the error reply
- * is sent and -1 returned.
+ * be a member.  User: the account must exist.  -1 with *e on failure.
  */
 static int
-message_resolve(struct conn *c, struct proto_request *req, const char *to,
-    struct message_target *t)
+message_resolve(struct conn *c, const char *to, struct message_target *t,
+    struct message_err *e)
 {
 	struct server		*srv = c->srv;
 	struct store_user	 su;
@@ -69,16 +95,12 @@ message_resolve(struct conn *c, struct proto_request *req, const char *to,
 	memset(t, 0, sizeof(*t));
 	if (to[0] == '#') {
 		t->room = chat_room_find(srv->chat, to);
-		if (t->room == NULL) {
-			dispatch_fail(c, req->ref, PROTO_ERR_NO_SUCH_ROOM,
+		if (t->room == NULL)
+			return message_error(e, PROTO_ERR_NO_SUCH_ROOM,
 			    "no room %s", to);
-			return -1;
-		}
-		if (!chat_is_member(t->room, c->session->user)) {
-			dispatch_fail(c, req->ref, PROTO_ERR_NOT_MEMBER,
+		if (!chat_is_member(t->room, c->session->user))
+			return message_error(e, PROTO_ERR_NOT_MEMBER,
 			    "not a member of %s", chat_room_name(t->room));
-			return -1;
-		}
 		return 0;
 	}
 	if ((t->user = chat_user_find(srv->chat, to)) != NULL) {
@@ -94,47 +116,52 @@ message_resolve(struct conn *c, struct proto_request *req, const char *to,
 		snprintf(t->user_name, sizeof(t->user_name), "%s", su.name);
 	}
 	store_user_clear(&su);
-	if (rc == STORE_NOT_FOUND) {
-		dispatch_fail(c, req->ref, PROTO_ERR_NO_SUCH_USER,
-		    "no user %s", to);
-		return -1;
-	}
-	if (rc != STORE_OK) {
-		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
+	if (rc == STORE_NOT_FOUND)
+		return message_error(e, PROTO_ERR_NO_SUCH_USER, "no user %s",
+		    to);
+	if (rc != STORE_OK)
+		return message_error(e, PROTO_ERR_INTERNAL,
 		    "the account database is unavailable");
-		return -1;
-	}
 	return 0;
 }
 
 /*
  * Take a token from the session's bucket.  Refused: rate_limited, and
- * after too many refusals in a row the flood ends with the connection.
+ * *flood once too many refusals in a row mean the connection must end.
  */
-static bool
+static int
 message_allowed(struct conn *c, struct proto_request *req,
-    struct ratelimit *rl)
+    struct ratelimit *rl, struct message_err *e, bool *flood)
 {
 	struct chat_session	*s = c->session;
 	char			 sid[24];
 	struct log_field	 f[2] = { { "SESSION", sid },
 				    { "USER", chat_user_name(s->user) } };
 
+	*flood = false;
 	if (ratelimit_take(rl, server_now_ms())) {
 		s->strikes = 0;
-		return true;
+		return 0;
 	}
 	c->srv->stats.rate_limited++;
-	dispatch_fail(c, req->ref, PROTO_ERR_RATE_LIMITED,
-	    "slow down: too many %s", req->type == PROTO_REQ_TYPING ?
-	    "typing notices" : "messages");
 	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)c->id);
 	if (s->strikes++ == 0)
 		log_emit(LOG_NOTICE, LOG_ID_RATE_LIMITED, f, 2,
 		    "session=%s event=rate_limited user=%s", sid, f[1].value);
-	if (s->strikes >= MESSAGE_MAX_STRIKES)
+	*flood = s->strikes >= MESSAGE_MAX_STRIKES;
+	return message_error(e, PROTO_ERR_RATE_LIMITED, "slow down: too many "
+	    "%s", req->type == PROTO_REQ_TYPING ? "typing notices" :
+	    "messages");
+}
+
+/* Answer a failed request now; a flood ends with the connection. */
+static void
+message_fail(struct conn *c, const json_t *ref, const struct message_err *e,
+    bool flood)
+{
+	dispatch_fail(c, ref, e->code, "%s", e->text);
+	if (flood)
 		conn_close_after_flush(c, "flood");
-	return false;
 }
 
 void
@@ -142,21 +169,36 @@ message_send(struct conn *c, struct proto_request *req)
 {
 	struct message_target	 t;
 	struct message_queued	*m;
+	struct message_err	 e;
 	struct chat_user	*me = c->session->user;
+	size_t			 max = c->srv->cfg->limits.max_message;
+	bool			 flood = false;
+	int			 rc;
 
-	if (req->content_len > c->srv->cfg->limits.max_message) {
-		dispatch_fail(c, req->ref, PROTO_ERR_MESSAGE_TOO_LONG,
-		    "messages are at most %zu bytes",
-		    c->srv->cfg->limits.max_message);
+	if (req->content_len > max)
+		rc = message_error(&e, PROTO_ERR_MESSAGE_TOO_LONG, "messages "
+		    "are at most %zu bytes", max);
+	else if ((rc = message_resolve(c, req->to, &t, &e)) == 0)
+		rc = message_allowed(c, req, &c->session->messages, &e, &flood);
+	/*
+	 * A failure behind messages not yet committed waits its turn in the
+	 * queue, so that every reply leaves in request order.
+	 */
+	if (rc == -1 && c->uncommitted == 0) {
+		message_fail(c, req->ref, &e, flood);
 		return;
 	}
-	if (message_resolve(c, req, req->to, &t) == -1)
-		return;
-	if (!message_allowed(c, req, &c->session->messages))
-		return;
 	m = xcalloc(1, sizeof(*m));
 	m->conn_id = c->id;
 	m->ref = req->ref ? json_incref(req->ref) : NULL;
+	c->uncommitted++;
+	TAILQ_INSERT_TAIL(&message_queue, m, entry);
+	if (rc == -1) {
+		m->failed = true;
+		m->err = e;
+		m->flood = flood;
+		return;
+	}
 	m->from_id = chat_user_id(me);
 	m->from = xstrdup(chat_user_name(me));
 	if (t.room != NULL) {
@@ -169,8 +211,6 @@ message_send(struct conn *c, struct proto_request *req)
 	m->content = xstrndup(req->content, req->content_len);
 	m->content_len = req->content_len;
 	m->ts_ms = server_now_ms();
-	TAILQ_INSERT_TAIL(&message_queue, m, entry);
-	c->uncommitted++;
 }
 
 static json_t *
@@ -233,6 +273,7 @@ message_deliver(struct server *srv, struct message_queued *m)
 static void
 message_queued_free(struct message_queued *m)
 {
+	json_decref(m->reply);
 	json_decref(m->ref);
 	free(m->from);
 	free(m->to);
@@ -274,6 +315,8 @@ message_commit(struct server *srv)
 	TAILQ_FOREACH(m, &message_queue, entry) {
 		if (!ok)
 			break;
+		if (m->failed)
+			continue;
 		if (store_message_add(srv->store, m->from_id, m->from,
 		    m->room_id, m->to_id, m->to, m->content, m->content_len,
 		    m->ts_ms, &m->id) != STORE_OK) {
@@ -286,16 +329,38 @@ message_commit(struct server *srv)
 	while ((m = TAILQ_FIRST(&message_queue)) != NULL) {
 		TAILQ_REMOVE(&message_queue, m, entry);
 		c = conn_find(m->conn_id);
-		if (ok)
+		if (m->failed && m->reply != NULL) {
+			if (c != NULL)
+				dispatch_reply(c, m->reply);
+			else
+				json_decref(m->reply);
+			m->reply = NULL;
+		} else if (m->failed) {
+			if (c != NULL)
+				message_fail(c, m->ref, &m->err, m->flood);
+		} else if (ok)
 			message_deliver(srv, m);
 		else if (c != NULL)
 			dispatch_fail(c, m->ref, PROTO_ERR_INTERNAL,
 			    "the message could not be stored; not sent");
 		/* The sender's last queued message releases it. */
-		if (c != NULL && --c->uncommitted == 0)
+		if (c != NULL && --c->uncommitted == 0 &&
+		    !(c->flags & CONN_F_CLOSING))
 			message_release(c);
 		message_queued_free(m);
 	}
+}
+
+void
+message_reply_in_turn(struct conn *c, json_t *reply)
+{
+	struct message_queued	*m = xcalloc(1, sizeof(*m));
+
+	m->conn_id = c->id;
+	m->failed = true;
+	m->reply = reply;
+	c->uncommitted++;
+	TAILQ_INSERT_TAIL(&message_queue, m, entry);
 }
 
 bool
@@ -321,11 +386,14 @@ message_typing(struct conn *c, struct proto_request *req)
 	struct message_target	 t;
 	struct dispatch_event	*ev;
 	struct chat_user	*me = c->session->user;
+	struct message_err	 e;
+	bool			 flood = false;
 
-	if (message_resolve(c, req, req->to, &t) == -1)
+	if (message_resolve(c, req->to, &t, &e) == -1 ||
+	    message_allowed(c, req, &c->session->typing, &e, &flood) == -1) {
+		message_fail(c, req->ref, &e, flood);
 		return;
-	if (!message_allowed(c, req, &c->session->typing))
-		return;
+	}
 	dispatch_reply(c, proto_ok(req->ref));
 	ev = dispatch_event_new(json_pack("{s:s, s:s, s:s, s:s}", "type",
 	    "typing", "from", chat_user_name(me), "to", t.room ?
@@ -350,12 +418,15 @@ message_history(struct conn *c, struct proto_request *req)
 {
 	struct server		*srv = c->srv;
 	struct message_target	 t;
+	struct message_err	 e;
 	json_t			*ok, *list;
 	int64_t			 limit = 50, before, after;
 	int			 rc;
 
-	if (message_resolve(c, req, req->with, &t) == -1)
+	if (message_resolve(c, req->with, &t, &e) == -1) {
+		message_fail(c, req->ref, &e, false);
 		return;
+	}
 	if (req->has_limit)
 		limit = req->limit;
 	if (limit > srv->cfg->limits.history_max)

@@ -97,6 +97,7 @@ struct proto_field {
 	int		 flags;
 #define PROTO_F_OPTIONAL 0x1
 #define PROTO_F_NONEMPTY 0x2
+#define PROTO_F_NAME	 0x4	/* a user or room name */
 	int64_t		 min;		/* ints: smallest allowed value */
 	size_t		 max;		/* strings: most bytes, 0 for no limit */
 	size_t		 off;		/* offset of the value in the request */
@@ -121,21 +122,21 @@ struct proto_field {
 static const struct proto_field proto_fields[] = {
 	PROTO_STRLEN(PROTO_REQ_ECHO, "content", 0, 0, content, content_len),
 
-	PROTO_STR(PROTO_REQ_REGISTER, "user", 0, 0, user),
+	PROTO_STR(PROTO_REQ_REGISTER, "user", PROTO_F_NAME, 0, user),
 	PROTO_STRLEN(PROTO_REQ_REGISTER, "password", 0, 0, password,
 	    password_len),
-	PROTO_STR(PROTO_REQ_LOGIN, "user", 0, 0, user),
+	PROTO_STR(PROTO_REQ_LOGIN, "user", PROTO_F_NAME, 0, user),
 	PROTO_STRLEN(PROTO_REQ_LOGIN, "password", 0, 0, password,
 	    password_len),
 
-	PROTO_STR(PROTO_REQ_JOIN, "room", 0, 0, room),
-	PROTO_STR(PROTO_REQ_LEAVE, "room", 0, 0, room),
+	PROTO_STR(PROTO_REQ_JOIN, "room", PROTO_F_NAME, 0, room),
+	PROTO_STR(PROTO_REQ_LEAVE, "room", PROTO_F_NAME, 0, room),
 
-	PROTO_STR(PROTO_REQ_MESSAGE, "to", 0, 0, to),
+	PROTO_STR(PROTO_REQ_MESSAGE, "to", PROTO_F_NAME, 0, to),
 	PROTO_STRLEN(PROTO_REQ_MESSAGE, "content", PROTO_F_NONEMPTY, 0,
 	    content, content_len),
 
-	PROTO_STR(PROTO_REQ_TYPING, "to", 0, 0, to),
+	PROTO_STR(PROTO_REQ_TYPING, "to", PROTO_F_NAME, 0, to),
 	{ PROTO_REQ_TYPING, "state", PROTO_KIND_STATE, 0, 0, 0,
 	    PROTO_OFF(typing_start), PROTO_NOAUX },
 
@@ -144,14 +145,15 @@ static const struct proto_field proto_fields[] = {
 	PROTO_STR(PROTO_REQ_PRESENCE, "text", PROTO_F_OPTIONAL,
 	    PROTO_TEXT_MAX, text),
 
-	PROTO_STR(PROTO_REQ_HISTORY, "with", 0, 0, with),
+	PROTO_STR(PROTO_REQ_HISTORY, "with", PROTO_F_NAME, 0, with),
 	PROTO_INT(PROTO_REQ_HISTORY, "before", 0, before, has_before),
 	PROTO_INT(PROTO_REQ_HISTORY, "after", 0, after, has_after),
 	PROTO_INT(PROTO_REQ_HISTORY, "limit", 1, limit, has_limit),
 
-	PROTO_STR(PROTO_REQ_USERS, "room", PROTO_F_OPTIONAL, 0, room),
+	PROTO_STR(PROTO_REQ_USERS, "room", PROTO_F_OPTIONAL | PROTO_F_NAME, 0,
+	    room),
 
-	PROTO_STR(PROTO_REQ_TOPIC, "room", 0, 0, room),
+	PROTO_STR(PROTO_REQ_TOPIC, "room", PROTO_F_NAME, 0, room),
 	PROTO_STR(PROTO_REQ_TOPIC, "topic", 0, PROTO_TOPIC_MAX, topic),
 
 	PROTO_STRLEN(PROTO_REQ_PASSWD, "old", 0, 0, old_password,
@@ -513,7 +515,8 @@ proto_parse_overflow(const char *line, size_t len, char *msg, size_t msglen)
 	bool		 object;
 
 	root = json_loadb(line, len,
-	    JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &error);
+	    JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL,
+	    &error);
 	if (root != NULL) {
 		object = json_is_object(root);
 		json_decref(root);
@@ -538,7 +541,8 @@ proto_parse(const char *line, size_t len, struct proto_request *req,
 	json_error_t	 error;
 	char		*near;
 
-	req->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &error);
+	req->root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+	    &error);
 	if (req->root == NULL) {
 		if (json_error_code(&error) == json_error_numeric_overflow)
 			return proto_parse_overflow(line, len, msg, msglen);
@@ -630,6 +634,19 @@ proto_field_string(const struct proto_field *f, json_t *v,
 	*(const char **)(base + f->off) = json_string_value(v);
 	if (f->aux != PROTO_NOAUX)
 		*(size_t *)(base + f->aux) = len;
+	else if (strlen(json_string_value(v)) != len) {
+		/*
+		 * An escaped NUL ("\u0000") is valid JSON.  Fields read as C
+		 * strings must not be cut short by it: a name with one is
+		 * simply not a valid name; other text is refused.
+		 */
+		if (!(f->flags & PROTO_F_NAME)) {
+			proto_msg(msg, msglen, "field '%s' must not contain "
+			    "NUL characters", f->name);
+			return PROTO_ERR_BAD_REQUEST;
+		}
+		*(const char **)(base + f->off) = PROTO_NAME_INVALID;
+	}
 	return PROTO_OK;
 }
 

@@ -20,6 +20,15 @@
 #define PROTO_PASSWORD_MIN	8
 #define PROTO_PASSWORD_MAX	1024
 #define PROTO_TIME_LEN		25	/* "2026-11-21T10:30:00.123Z" + NUL */
+/* What a name field holding an escaped NUL decodes to: no valid name. */
+#define PROTO_NAME_INVALID	"\x7f"
+
+/*
+ * Strings: "\u0000" is accepted (it is valid JSON) in content and
+ * passwords, which are handled by length; a name containing it decodes
+ * to PROTO_NAME_INVALID; in other text it is bad_request.  Object keys
+ * containing it are not accepted by the JSON parser (bad_json).
+ */
 
 /* Error codes; the wire names live once, in proto.c's table. */
 enum proto_err {

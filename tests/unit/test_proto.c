@@ -115,9 +115,12 @@ static const struct decode_case decode_cases[] = {
 	    true, PROTO_ERR_BAD_JSON, .msg = "duplicate" },
 	{ "json duplicate ref key", L("{\"ref\":1,\"type\":\"ping\",\"ref\":2}"),
 	    true, PROTO_ERR_BAD_JSON },
-	{ "json escaped NUL in string rejected",
+	{ "json escaped NUL in content accepted (valid JSON)",
 	    L("{\"type\":\"echo\",\"content\":\"a\\u0000b\"}"), true,
-	    PROTO_ERR_BAD_JSON },
+	    PROTO_OK },
+	{ "json escaped NUL in topic is bad_request",
+	    L("{\"type\":\"topic\",\"room\":\"#r\",\"topic\":\"a\\u0000\"}"),
+	    true, PROTO_ERR_BAD_REQUEST, .msg = "topic" },
 	{ "json escaped NUL in key rejected",
 	    L("{\"type\":\"ping\",\"a\\u0000\":1}"), true, PROTO_ERR_BAD_JSON },
 	{ "json raw NUL byte in string rejected",
@@ -597,6 +600,29 @@ test_decode_echo_fields(void **state)
 	decode_ok("{\"type\":\"echo\",\"content\":\"\"}", false, &req);
 	assert_string_equal(req.content, "");
 	assert_int_equal(req.content_len, 0);
+	proto_request_clear(&req);
+
+	/* An escaped NUL is content like any other byte, kept by length. */
+	decode_ok("{\"type\":\"echo\",\"content\":\"a\\u0000b\"}", false,
+	    &req);
+	assert_int_equal(req.content_len, 3);
+	assert_memory_equal(req.content, "a\0b", 3);
+	proto_request_clear(&req);
+}
+
+static void
+test_decode_name_with_nul_is_invalid_name(void **state)
+{
+	struct proto_request	req;
+
+	decode_ok("{\"type\":\"register\",\"user\":\"al\\u0000ice\","
+	    "\"password\":\"password1\"}", false, &req);
+	assert_string_equal(req.user, PROTO_NAME_INVALID);
+	assert_false(proto_user_name_valid(req.user));
+	proto_request_clear(&req);
+
+	decode_ok("{\"type\":\"join\",\"room\":\"#a\\u0000\"}", true, &req);
+	assert_false(proto_room_name_valid(req.room));
 	proto_request_clear(&req);
 }
 
@@ -1288,6 +1314,7 @@ static const struct CMUnitTest fixed_tests[] = {
 	cmocka_unit_test(test_frame_strip),
 	cmocka_unit_test(test_decode_fieldless_types),
 	cmocka_unit_test(test_decode_echo_fields),
+	cmocka_unit_test(test_decode_name_with_nul_is_invalid_name),
 	cmocka_unit_test(test_decode_register_login_fields),
 	cmocka_unit_test(test_decode_room_fields),
 	cmocka_unit_test(test_decode_message_fields),
