@@ -10,7 +10,9 @@
  * and memory from /proc at the stage and window boundaries.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1029,6 +1031,18 @@ nsb_read_cb(struct bufferevent *bev, void *arg)
 		nsb_conn_fail(c, "line from the server too long");
 }
 
+/* The pending error of a socket (a refused connect, say), or 0. */
+static int
+nsb_so_error(evutil_socket_t fd)
+{
+	socklen_t	len = sizeof(int);
+	int		err = 0;
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		return 0;
+	return err;
+}
+
 static void
 nsb_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -1048,10 +1062,19 @@ nsb_event_cb(struct bufferevent *bev, short what, void *arg)
 			nsb_storm_pump(c->th, nsb_now());
 		return;
 	}
-	if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+	/* libevent reports socket errors under TLS as library 0: errno. */
+	e = bufferevent_get_openssl_error(bev);
+	if (e != 0 && ERR_GET_LIB(e) == 0)
+		e = 0;
+	if (e == 0 && err == 0)
+		err = nsb_so_error(bufferevent_getfd(bev));
+	if (e != 0) {
 		snprintf(why, sizeof why, "TLS: ");
 		ERR_error_string_n(e, why + 5, sizeof why - 5);
-	} else if (what & BEV_EVENT_EOF)
+	} else if ((what & BEV_EVENT_EOF) && c->state == NSB_ST_HANDSHAKE)
+		snprintf(why, sizeof why, "connection refused or closed before "
+		    "the welcome (nothing listening? limits.max_connections?)");
+	else if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof why, "connection closed by the server");
 	else
 		snprintf(why, sizeof why, "%s", err != 0 ? strerror(err) :
@@ -1737,6 +1760,17 @@ nsb_json(const struct nsb_result *r)
 	return o;
 }
 
+/* "12%", or "n/a" when the daemon's CPU time is unknown. */
+static const char *
+nsb_pct(double v, char *buf, size_t len)
+{
+	if (v < 0)
+		snprintf(buf, len, "n/a");
+	else
+		snprintf(buf, len, "%.0f%%", v * 100);
+	return buf;
+}
+
 static void
 nsb_print_window(const struct nsb_result *r, int w)
 {
@@ -1744,17 +1778,19 @@ nsb_print_window(const struct nsb_result *r, int w)
 	const struct nsb_snap	*a = &r->s_win[w], *b = &r->s_win[w + 1];
 	double			 dt = nsb_dt(a, b), cpu = nsb_dcpu(a, b);
 	const char		*label = "";
+	char			 pct[16];
 
 	if (nsb_run.storm_win >= 0)
 		label = w == nsb_run.storm_win ? "[storm] " : "[calm]  ";
 	printf("%s%.0f deliveries/s, %.0f deliveries/server-CPU-s, "
 	    "%.0f acked/s (%.0f acked/server-CPU-s); server CPU %.0f%%, "
-	    "client CPU %.0f%%, other load %.0f%%\n", label,
+	    "client CPU %.0f%%, other load %s\n", label,
 	    (double)win->deliveries / dt,
 	    cpu > 0 ? (double)win->deliveries / cpu : -1,
 	    (double)win->acks / dt, cpu > 0 ? (double)win->acks / cpu : -1,
 	    cpu < 0 ? -1 : cpu / dt * 100,
-	    (b->cli_cpu - a->cli_cpu) / dt * 100, nsb_other(a, b) * 100);
+	    (b->cli_cpu - a->cli_cpu) / dt * 100,
+	    nsb_pct(nsb_other(a, b), pct, sizeof pct));
 	printf("%slatency ms p50 %.3f p99 %.3f max %.3f (%" PRIu64
 	    " samples); ack ms p50 %.3f p99 %.3f max %.3f\n", label,
 	    nsb_hist_ms(&win->lat, 0.5), nsb_hist_ms(&win->lat, 0.99),
@@ -1773,7 +1809,7 @@ nsb_print(const struct nsb_result *r)
 	double	 cdt = nsb_dt(&r->s_conn0, &r->s_conn1);
 	double	 ccpu = nsb_dcpu(&r->s_conn0, &r->s_conn1);
 	json_t	*o;
-	char	*s;
+	char	*s, pct[16];
 	int	 w;
 
 	printf("%s: %" PRIu64 "/%d sessions ready (%" PRIu64 " failed)%s%s\n",
@@ -1781,13 +1817,14 @@ nsb_print(const struct nsb_result *r)
 	    r->failed, r->lasterr[0] != '\0' ? "; first error: " : "",
 	    r->lasterr);
 	printf("connect: %" PRIu64 " in %.2f s (%.0f/s), server CPU %.0f "
-	    "us/connect, client CPU %.0f us/connect, other load %.0f%%\n",
+	    "us/connect, client CPU %.0f us/connect, other load %s\n",
 	    r->welcomed, cdt,
 	    cdt > 0 ? (double)r->welcomed / cdt : 0,
 	    ccpu < 0 || r->welcomed == 0 ? -1 :
 	    ccpu * 1e6 / (double)r->welcomed, r->welcomed == 0 ? 0 :
 	    (r->s_conn1.cli_cpu - r->s_conn0.cli_cpu) * 1e6 /
-	    (double)r->welcomed, nsb_other(&r->s_conn0, &r->s_conn1) * 100);
+	    (double)r->welcomed, nsb_pct(nsb_other(&r->s_conn0, &r->s_conn1),
+	    pct, sizeof pct));
 	if (nsb_opt.scenario == NSB_IDLE) {
 		printf("idle: RSS %ld KiB before, %ld connected, %ld after "
 		    "login+join; %.2f KiB per session\n",
