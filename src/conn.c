@@ -31,7 +31,8 @@
 #define CONN_HASH_BUCKETS	16384
 #define CONN_FLUSH_TIMEOUT	10	/* seconds to flush before closing */
 #define CONN_LINGER_TIMEOUT	2	/* seconds to drain after close */
-#define CONN_FLUSH_CHUNK	(64 * 1024) /* bytes made contiguous per write */
+#define CONN_COPY_MAX		512	/* events up to this are copied */
+#define CONN_RECORD		16384	/* a TLS record's worth of payload */
 #define CONN_INPUT_MAX		(1024 * 1024) /* unprocessed input, plus lines */
 
 static struct conn	*conn_hash[CONN_HASH_BUCKETS];
@@ -214,12 +215,27 @@ void
 conn_send_shared(struct conn *c, const void *data, size_t len,
     void (*cleanup)(const void *, size_t, void *), void *arg)
 {
+	struct evbuffer	*out;
+
 	if (!conn_can_send(c)) {
 		cleanup(data, len, arg);	/* nobody will hold it */
 		return;
 	}
-	evbuffer_add_reference(bufferevent_get_output(c->bev), data, len,
-	    cleanup, arg);
+	out = bufferevent_get_output(c->bev);
+	/*
+	 * A small event is cheaper to copy into the connection's current
+	 * chain than to reference (a chain allocated per recipient), and a
+	 * pass's events then leave in a few large TLS records.  A large one
+	 * is shared: each recipient's buffer points at the same bytes.
+	 */
+	if (len <= CONN_COPY_MAX) {
+		/* First bytes of the pass: room for a full TLS record. */
+		if (!(c->flags & CONN_F_FLUSH) && evbuffer_get_length(out) == 0)
+			evbuffer_expand(out, CONN_RECORD);
+		evbuffer_add(out, data, len);
+		cleanup(data, len, arg);
+	} else
+		evbuffer_add_reference(out, data, len, cleanup, arg);
 	c->bytes_out += len;
 	c->srv->stats.bytes_out += len;
 	conn_check_output(c);
@@ -330,23 +346,13 @@ void
 conn_flush(struct server *srv)
 {
 	struct conn	*c;
-	struct evbuffer	*out;
-	size_t		 len;
 
+	/* Writing was held back during the pass; now one write each. */
 	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
 		TAILQ_REMOVE(&srv->flushq, c, flush_entry);
 		c->flags &= ~CONN_F_FLUSH;
-		out = bufferevent_get_output(c->bev);
-		if ((len = evbuffer_get_length(out)) == 0)
-			continue;
-		/*
-		 * Events are shared references, one chain each; the TLS
-		 * layer writes one record per chain.  Make the first record's
-		 * worth contiguous so a pass's events go out together.
-		 */
-		evbuffer_pullup(out, len < CONN_FLUSH_CHUNK ? (ssize_t)len :
-		    CONN_FLUSH_CHUNK);
-		bufferevent_enable(c->bev, EV_WRITE);
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			bufferevent_enable(c->bev, EV_WRITE);
 	}
 }
 
