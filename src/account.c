@@ -69,10 +69,26 @@ account_user_key(const char *name, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
+/* A new password's length, or weak_password. */
 static bool
-account_password_ok(size_t len)
+account_password_ok(struct conn *c, struct proto_request *req, size_t len)
 {
-	return len >= PROTO_PASSWORD_MIN && len <= PROTO_PASSWORD_MAX;
+	if (len >= PROTO_PASSWORD_MIN && len <= PROTO_PASSWORD_MAX)
+		return true;
+	dispatch_fail(c, req->ref, PROTO_ERR_WEAK_PASSWORD, "passwords are %d "
+	    "to %d bytes", PROTO_PASSWORD_MIN, PROTO_PASSWORD_MAX);
+	return false;
+}
+
+/* register and login need a connection that is not logged in yet. */
+static bool
+account_logged_in_already(struct conn *c, struct proto_request *req)
+{
+	if (c->session == NULL)
+		return false;
+	dispatch_fail(c, req->ref, PROTO_ERR_ALREADY_LOGGED_IN,
+	    "already logged in as %s", chat_user_name(c->session->user));
+	return true;
 }
 
 /* Park the connection until the auth workers answer. */
@@ -160,11 +176,8 @@ account_register(struct conn *c, struct proto_request *req)
 	char			 addr[64];
 	int			 rc;
 
-	if (c->session != NULL) {
-		dispatch_fail(c, req->ref, PROTO_ERR_ALREADY_LOGGED_IN,
-		    "already logged in as %s", chat_user_name(c->session->user));
+	if (account_logged_in_already(c, req))
 		return;
-	}
 	if (!cfg->registration) {
 		dispatch_fail(c, req->ref, PROTO_ERR_REGISTRATION_CLOSED,
 		    "registration is closed on this server");
@@ -176,11 +189,8 @@ account_register(struct conn *c, struct proto_request *req)
 		    ". or -", PROTO_USER_MAX);
 		return;
 	}
-	if (!account_password_ok(req->password_len)) {
-		dispatch_fail(c, req->ref, PROTO_ERR_WEAK_PASSWORD, "passwords "
-		    "are %d to %d bytes", PROTO_PASSWORD_MIN, PROTO_PASSWORD_MAX);
+	if (!account_password_ok(c, req, req->password_len))
 		return;
-	}
 	account_addr_key(c, addr, sizeof(addr));
 	if (!ratelimit_table_check(account_reg_by_addr, addr,
 	    cfg->limits.registrations_per_hour, 3600 * 1000, server_now_ms())) {
@@ -221,11 +231,8 @@ account_login(struct conn *c, struct proto_request *req)
 	int64_t			 now = server_now_ms();
 	int			 rc;
 
-	if (c->session != NULL) {
-		dispatch_fail(c, req->ref, PROTO_ERR_ALREADY_LOGGED_IN,
-		    "already logged in as %s", chat_user_name(c->session->user));
+	if (account_logged_in_already(c, req))
 		return;
-	}
 	account_addr_key(c, addr, sizeof(addr));
 	account_user_key(req->user, ukey, sizeof(ukey));
 	if (!ratelimit_table_check(account_fail_by_addr, addr,
@@ -264,11 +271,8 @@ account_passwd(struct conn *c, struct proto_request *req)
 	struct auth_job		 job;
 	const char		*name = chat_user_name(c->session->user);
 
-	if (!account_password_ok(req->new_password_len)) {
-		dispatch_fail(c, req->ref, PROTO_ERR_WEAK_PASSWORD, "passwords "
-		    "are %d to %d bytes", PROTO_PASSWORD_MIN, PROTO_PASSWORD_MAX);
+	if (!account_password_ok(c, req, req->new_password_len))
 		return;
-	}
 	if (store_user_find(srv->store, name, &su) != STORE_OK) {
 		store_user_clear(&su);
 		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
