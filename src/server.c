@@ -429,6 +429,8 @@ server_shutdown(struct server *srv, const char *reason)
 
 	if (srv->state != SERVER_RUNNING)
 		return;
+	/* Messages accepted so far are committed and acknowledged first. */
+	dispatch_end_of_pass(srv);
 	srv->state = SERVER_STOPPING;
 	log_info("shutting down (%s)", reason);
 	notify_stopping("shutting down");
