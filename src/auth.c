@@ -1,5 +1,7 @@
 /* auth: scrypt password hashing and verification on a pthread pool. */
 #include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -7,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/core_names.h>
@@ -381,6 +384,15 @@ auth_worker(void *arg)
 {
 	struct auth		*a = arg;
 	struct auth_work	*w;
+
+	/*
+	 * Hashing is slow on purpose and may wait; chat may not.  A lower
+	 * priority for this thread only (Linux nice is per thread) lets the
+	 * event loop have a core whenever it needs one during a login storm.
+	 * Lowering one's own priority needs no privilege; failing is harmless.
+	 */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    AUTH_WORKER_NICE);
 
 	for (;;) {
 		pthread_mutex_lock(&a->lock);

@@ -31,6 +31,7 @@ struct auth;
 #define AUTH_DEFAULT_LOG2_N	15	/* scrypt N = 32768, r = 8, p = 1 */
 #define AUTH_MIN_LOG2_N		10
 #define AUTH_MAX_LOG2_N		20
+#define AUTH_WORKER_NICE	19	/* workers yield to the event loop */
 #define AUTH_MAX_PENDING	10000	/* auth_submit refuses beyond */
 
 /* What a job asks for: a verification, a new hash, or both (passwd). */
