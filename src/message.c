@@ -46,9 +46,8 @@ struct message_queued {
 	size_t			 content_len;
 	int64_t			 ts_ms;
 	int64_t			 id;
-	bool			 failed;	/* only a reply, in turn */
-	struct message_err	 err;
-	json_t			*reply;		/* failed: a ready reply */
+	json_t			*reply;		/* not a message: only this
+						   error reply, in its turn */
 	bool			 flood;		/* close after the reply */
 	TAILQ_ENTRY(message_queued) entry;
 };
@@ -194,8 +193,7 @@ message_send(struct conn *c, struct proto_request *req)
 	c->uncommitted++;
 	TAILQ_INSERT_TAIL(&message_queue, m, entry);
 	if (rc == -1) {
-		m->failed = true;
-		m->err = e;
+		m->reply = proto_error(req->ref, e.code, e.text);
 		m->flood = flood;
 		return;
 	}
@@ -315,7 +313,7 @@ message_commit(struct server *srv)
 	TAILQ_FOREACH(m, &message_queue, entry) {
 		if (!ok)
 			break;
-		if (m->failed)
+		if (m->reply != NULL)
 			continue;
 		if (store_message_add(srv->store, m->from_id, m->from,
 		    m->room_id, m->to_id, m->to, m->content, m->content_len,
@@ -329,15 +327,14 @@ message_commit(struct server *srv)
 	while ((m = TAILQ_FIRST(&message_queue)) != NULL) {
 		TAILQ_REMOVE(&message_queue, m, entry);
 		c = conn_find(m->conn_id);
-		if (m->failed && m->reply != NULL) {
-			if (c != NULL)
+		if (m->reply != NULL) {
+			if (c != NULL) {
 				dispatch_reply(c, m->reply);
-			else
+				if (m->flood)
+					conn_close_after_flush(c, "flood");
+			} else
 				json_decref(m->reply);
 			m->reply = NULL;
-		} else if (m->failed) {
-			if (c != NULL)
-				message_fail(c, m->ref, &m->err, m->flood);
 		} else if (ok)
 			message_deliver(srv, m);
 		else if (c != NULL)
@@ -357,7 +354,6 @@ message_reply_in_turn(struct conn *c, json_t *reply)
 	struct message_queued	*m = xcalloc(1, sizeof(*m));
 
 	m->conn_id = c->id;
-	m->failed = true;
 	m->reply = reply;
 	c->uncommitted++;
 	TAILQ_INSERT_TAIL(&message_queue, m, entry);
