@@ -10,8 +10,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -31,8 +29,8 @@
 #define CONN_HASH_BUCKETS	16384
 #define CONN_FLUSH_TIMEOUT	10	/* seconds to flush before closing */
 #define CONN_LINGER_TIMEOUT	2	/* seconds to drain after close */
-#define CONN_COPY_MAX		512	/* events up to this are copied */
-#define CONN_RECORD		16384	/* a TLS record's worth of payload */
+#define CONN_READ_CHUNK		16384	/* a TLS record's worth of payload */
+#define CONN_READS_PER_PASS	4	/* records read per wake-up */
 #define CONN_INPUT_MAX		(1024 * 1024) /* unprocessed input, plus lines */
 
 static struct conn	*conn_hash[CONN_HASH_BUCKETS];
@@ -40,10 +38,8 @@ static uint64_t		 conn_next_id = 1;
 static struct conn_list	*conn_work;		/* end-of-pass list */
 static char		*conn_scratch;		/* one line, max_line + 2 */
 static size_t		 conn_scratch_len;
+static unsigned char	 conn_read_buf[CONN_READ_CHUNK];
 
-static void	conn_read_cb(struct bufferevent *, void *);
-static void	conn_write_cb(struct bufferevent *, void *);
-static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_close_internal(struct conn *, const char *, int);
 
 void
@@ -94,14 +90,28 @@ conn_format_peer(struct conn *c)
 	}
 }
 
+/* A TLS failure worth a debug line: what OpenSSL said. */
 static void
-conn_timeouts(struct conn *c, int read_s, int write_s)
+conn_log_tls_errors(struct conn *c)
 {
-	struct timeval	 r = { read_s, 0 }, w = { write_s, 0 };
+	unsigned long	 e;
 
-	bufferevent_set_timeouts(c->bev, read_s ? &r : NULL,
-	    write_s ? &w : NULL);
+	while ((e = ERR_get_error()) != 0)
+		log_debug("session=%llu tls error: %s",
+		    (unsigned long long)c->id, ERR_reason_error_string(e));
 }
+
+/* Reading times out after secs without input (handshake or idle). */
+static void
+conn_watch_input(struct conn *c, int secs)
+{
+	struct timeval	 tv = { secs, 0 };
+
+	event_add(c->rev, secs ? &tv : NULL);
+}
+
+static void	conn_read_event(int, short, void *);
+static void	conn_write_event(int, short, void *);
 
 struct conn *
 conn_new(struct server *srv, struct listener *l, int fd,
@@ -109,46 +119,51 @@ conn_new(struct server *srv, struct listener *l, int fd,
 {
 	struct conn	*c;
 	SSL		*ssl;
-	int		 hs = srv->cfg->limits.handshake_timeout;
 
-	if ((ssl = SSL_new(ctx)) == NULL) {
-		log_warnx("connection: SSL_new failed");
+	if ((ssl = SSL_new(ctx)) == NULL || !SSL_set_fd(ssl, fd)) {
+		log_warnx("connection: cannot set up TLS");
 		ERR_clear_error();
+		SSL_free(ssl);
 		listener_release(l, sa);
 		close(fd);
 		return NULL;
 	}
+	SSL_set_accept_state(ssl);
 	c = xcalloc(1, sizeof(*c));
+	c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST,
+	    conn_read_event, c);
+	c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST,
+	    conn_write_event, c);
+	c->in = evbuffer_new();
+	if (c->rev == NULL || c->wev == NULL || c->in == NULL) {
+		log_warnx("connection: cannot set up events");
+		if (c->rev != NULL)
+			event_free(c->rev);
+		if (c->wev != NULL)
+			event_free(c->wev);
+		if (c->in != NULL)
+			evbuffer_free(c->in);
+		free(c);
+		SSL_free(ssl);
+		listener_release(l, sa);
+		close(fd);
+		return NULL;
+	}
 	c->id = conn_next_id++;
 	c->srv = srv;
 	c->listener = l;
+	c->fd = fd;
+	c->ssl = ssl;
 	memcpy(&c->peer, sa, (size_t)salen < sizeof(c->peer) ?
 	    (size_t)salen : sizeof(c->peer));
 	conn_format_peer(c);
 	c->connected_ms = c->last_input_ms = server_now_ms();
-	/* No CLOSE_ON_FREE: conn_free shuts TLS and the socket down itself. */
-	c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_DEFER_CALLBACKS);
-	if (c->bev == NULL) {
-		log_warnx("connection %s: cannot create bufferevent",
-		    c->peer_text);
-		SSL_free(ssl);
-		listener_release(l, sa);
-		close(fd);
-		free(c);
-		return NULL;
-	}
-	/* A peer that drops TCP without close_notify is just gone. */
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	outq_init(&c->out);
 	/*
-	 * No read watermark: with bufferevent_openssl, reading paused at a
-	 * watermark never resumes for bytes OpenSSL already holds (libevent
-	 * issues 690, 854), which stalls a pipelining client for good.  The
-	 * input is bounded in conn_read_cb instead.
+	 * No read watermark: input is bounded in conn_read() instead, and a
+	 * request parked on the password workers does not stop reading.
 	 */
-	conn_timeouts(c, hs, hs);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_watch_input(c, srv->cfg->limits.handshake_timeout);
 
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	c->hash_next = conn_hash[c->id % CONN_HASH_BUCKETS];
@@ -160,19 +175,16 @@ conn_new(struct server *srv, struct listener *l, int fd,
 	return c;
 }
 
-/* After output grows: flush at the end of the pass, and past
+/* After output grows: write at the end of the pass, and past
  * output_buffer the peer is not reading. */
 static void
 conn_check_output(struct conn *c)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
-
 	if (!(c->flags & CONN_F_FLUSH)) {
 		c->flags |= CONN_F_FLUSH;
 		TAILQ_INSERT_TAIL(&c->srv->flushq, c, flush_entry);
 	}
-
-	if (evbuffer_get_length(out) <= c->srv->cfg->limits.output_buffer ||
+	if (outq_length(&c->out) <= c->srv->cfg->limits.output_buffer ||
 	    (c->flags & CONN_F_OVERFLOW))
 		return;
 	/* Never close inside a fan-out: mark, and cut off after the pass. */
@@ -195,7 +207,7 @@ conn_send(struct conn *c, const void *data, size_t len)
 {
 	if (!conn_can_send(c))
 		return;
-	evbuffer_add(bufferevent_get_output(c->bev), data, len);
+	outq_push_copy(&c->out, data, len);
 	c->bytes_out += len;
 	c->srv->stats.bytes_out += len;
 	conn_check_output(c);
@@ -215,27 +227,11 @@ void
 conn_send_shared(struct conn *c, const void *data, size_t len,
     void (*cleanup)(const void *, size_t, void *), void *arg)
 {
-	struct evbuffer	*out;
-
 	if (!conn_can_send(c)) {
 		cleanup(data, len, arg);	/* nobody will hold it */
 		return;
 	}
-	out = bufferevent_get_output(c->bev);
-	/*
-	 * A small event is cheaper to copy into the connection's current
-	 * chain than to reference (a chain allocated per recipient), and a
-	 * pass's events then leave in a few large TLS records.  A large one
-	 * is shared: each recipient's buffer points at the same bytes.
-	 */
-	if (len <= CONN_COPY_MAX) {
-		/* First bytes of the pass: room for a full TLS record. */
-		if (!(c->flags & CONN_F_FLUSH) && evbuffer_get_length(out) == 0)
-			evbuffer_expand(out, CONN_RECORD);
-		evbuffer_add(out, data, len);
-		cleanup(data, len, arg);
-	} else
-		evbuffer_add_reference(out, data, len, cleanup, arg);
+	outq_push_shared(&c->out, data, len, cleanup, arg);
 	c->bytes_out += len;
 	c->srv->stats.bytes_out += len;
 	conn_check_output(c);
@@ -257,7 +253,7 @@ conn_line_too_long(struct conn *c)
 static void
 conn_process_input(struct conn *c)
 {
-	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer		*in = c->in;
 	struct evbuffer_ptr	 p;
 	size_t			 max_line = c->srv->cfg->limits.max_line;
 	size_t			 eol_len, len, take;
@@ -301,45 +297,175 @@ conn_process_input(struct conn *c)
 	}
 }
 
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+/* SSL_read() until OpenSSL wants the socket; false if c was closed. */
+static bool
+conn_read(struct conn *c)
 {
-	struct conn	*c = arg;
-	size_t		 len = evbuffer_get_length(bufferevent_get_input(bev));
+	const char	*reason = NULL;
+	size_t		 got = 0, len;
+	int		 i, n;
 
-	if (len > c->input_seen) {
-		c->bytes_in += len - c->input_seen;
-		c->srv->stats.bytes_in += len - c->input_seen;
-		c->input_seen = len;
+	for (i = 0; i < CONN_READS_PER_PASS; i++) {
+		ERR_clear_error();
+		n = SSL_read(c->ssl, conn_read_buf, sizeof(conn_read_buf));
+		if (n > 0) {
+			evbuffer_add(c->in, conn_read_buf, (size_t)n);
+			got += (size_t)n;
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			break;
+		case SSL_ERROR_WANT_WRITE:	/* a TLS 1.3 key update */
+			c->flags |= CONN_F_READ_BLOCKED;
+			event_add(c->wev, NULL);
+			break;
+		case SSL_ERROR_ZERO_RETURN:	/* close_notify, or plain EOF */
+			reason = "eof";
+			break;
+		case SSL_ERROR_SYSCALL:
+			reason = errno == 0 ? "eof" : "io_error";
+			break;
+		default:
+			conn_log_tls_errors(c);
+			reason = "tls_error";
+			break;
+		}
+		break;
 	}
-	c->last_input_ms = server_now_ms();
+	explicit_bzero(conn_read_buf, got < sizeof(conn_read_buf) ? got :
+	    sizeof(conn_read_buf));
+	if (got > 0) {
+		c->bytes_in += got;
+		c->srv->stats.bytes_in += got;
+		c->last_input_ms = server_now_ms();
+	}
 	/*
 	 * Lines wait here while a request is parked or the peer sends faster
 	 * than its share of each pass; past this much it is flooding.
 	 */
-	if (len > CONN_INPUT_MAX + 2 * c->srv->cfg->limits.max_line) {
+	len = evbuffer_get_length(c->in);
+	if (reason == NULL &&
+	    len > CONN_INPUT_MAX + 2 * c->srv->cfg->limits.max_line) {
 		conn_send_json(c, proto_error(NULL, PROTO_ERR_RATE_LIMITED,
 		    "too much unanswered input; slow down"));
 		conn_close_after_flush(c, "input_flood");
-		return;
+		return false;
 	}
-	if (c->flags & CONN_F_PENDING)
-		return;		/* the end of the pass will get to it */
-	conn_process_input(c);
+	/* What came before an EOF is still answered (and then dropped). */
+	if (got > 0 && !(c->flags & CONN_F_PENDING))
+		conn_process_input(c);
+	if (reason != NULL) {
+		conn_close_internal(c, reason, 0);
+		return false;
+	}
+	return !(c->flags & CONN_F_CLOSING);
 }
 
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+conn_handshake(struct conn *c)
+{
+	const char	*reason;
+	int		 r;
+
+	ERR_clear_error();
+	if ((r = SSL_do_handshake(c->ssl)) == 1) {
+		c->flags |= CONN_F_TLS_DONE;
+		event_del(c->wev);
+		conn_watch_input(c, c->srv->cfg->limits.idle_timeout);
+		log_debug("session=%llu event=connect peer=%s tls=%s",
+		    (unsigned long long)c->id, c->peer_text,
+		    conn_tls_version(c));
+		dispatch_welcome(c);
+		return;
+	}
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		event_del(c->wev);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		event_add(c->wev, NULL);
+		return;
+	case SSL_ERROR_ZERO_RETURN:
+		reason = "eof";
+		break;
+	case SSL_ERROR_SYSCALL:
+		reason = errno == 0 ? "eof" : "tls_handshake_failed";
+		break;
+	default:
+		conn_log_tls_errors(c);
+		reason = "tls_handshake_failed";
+		break;
+	}
+	c->srv->stats.tls_handshake_failures++;
+	conn_close_internal(c, reason, 0);
+}
+
+static void
+conn_read_event(int fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+	if (what & EV_TIMEOUT) {
+		if (c->flags & CONN_F_TLS_DONE)
+			conn_close_internal(c, "idle_timeout", 1);
+		else {
+			c->srv->stats.tls_handshake_failures++;
+			conn_close_internal(c, "handshake_timeout", 0);
+		}
 		return;
-	if (c->flags & CONN_F_DRAINING)
-		conn_close_internal(c, c->close_reason, 1);
+	}
+	if (!(c->flags & CONN_F_TLS_DONE))
+		conn_handshake(c);
 	else
-		/* Idle again: gather the next pass's output before writing. */
-		bufferevent_disable(bev, EV_WRITE);
+		conn_read(c);
+}
+
+/* Write what is queued; false if that closed c. */
+static bool
+conn_write(struct conn *c)
+{
+	switch (outq_write(&c->out, c->ssl)) {
+	case OUTQ_DONE:
+		if (!(c->flags & CONN_F_READ_BLOCKED))
+			event_del(c->wev);
+		if (c->flags & CONN_F_DRAINING) {
+			conn_close_internal(c, c->close_reason, 1);
+			return false;
+		}
+		return true;
+	case OUTQ_BLOCKED:
+		if (!(c->flags & CONN_F_DRAINING))
+			event_add(c->wev, NULL);
+		return true;
+	case OUTQ_ERROR:
+	default:
+		conn_log_tls_errors(c);
+		conn_close_internal(c, errno == EPIPE || errno == ECONNRESET ?
+		    "eof" : "io_error", 0);
+		return false;
+	}
+}
+
+static void
+conn_write_event(int fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (what & EV_TIMEOUT) {		/* draining took too long */
+		conn_close_internal(c, "flush_timeout", 0);
+		return;
+	}
+	if (!(c->flags & CONN_F_TLS_DONE)) {
+		conn_handshake(c);
+		return;
+	}
+	if (c->flags & CONN_F_READ_BLOCKED) {
+		c->flags &= ~CONN_F_READ_BLOCKED;
+		if (!conn_read(c))
+			return;
+	}
+	conn_write(c);
 }
 
 void
@@ -351,59 +477,10 @@ conn_flush(struct server *srv)
 	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
 		TAILQ_REMOVE(&srv->flushq, c, flush_entry);
 		c->flags &= ~CONN_F_FLUSH;
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-			bufferevent_enable(c->bev, EV_WRITE);
+		conn_write(c);
 	}
-}
-
-static const char *
-conn_error_reason(struct conn *c, short what)
-{
-	unsigned long	 e;
-
-	if (what & BEV_EVENT_EOF)
-		return "eof";
-	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
-		log_debug("session=%llu tls error: %s",
-		    (unsigned long long)c->id, ERR_reason_error_string(e));
-	if (!(c->flags & CONN_F_TLS_DONE))
-		return "tls_handshake_failed";
-	return EVUTIL_SOCKET_ERROR() ? "io_error" : "tls_error";
-}
-
-static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn	*c = arg;
-
-	if (what & BEV_EVENT_CONNECTED) {
-		c->flags |= CONN_F_TLS_DONE;
-		conn_timeouts(c, c->srv->cfg->limits.idle_timeout, 0);
-		bufferevent_disable(bev, EV_WRITE);
-		log_debug("session=%llu event=connect peer=%s tls=%s",
-		    (unsigned long long)c->id, c->peer_text,
-		    conn_tls_version(c));
-		dispatch_welcome(c);
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (c->flags & CONN_F_DRAINING)
-			conn_close_internal(c, "flush_timeout", 0);
-		else if (c->flags & CONN_F_TLS_DONE)
-			conn_close_internal(c, "idle_timeout", 1);
-		else {
-			c->srv->stats.tls_handshake_failures++;
-			conn_close_internal(c, "handshake_timeout", 0);
-		}
-		return;
-	}
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		const char *reason = conn_error_reason(c, what);
-
-		if (!(c->flags & CONN_F_TLS_DONE))
-			c->srv->stats.tls_handshake_failures++;
-		conn_close_internal(c, reason, 0);
-	}
+	/* Every queue is written or dropped: the pass arena is free. */
+	outq_pass_done();
 }
 
 /* A closed socket we still read from briefly, so that data the peer had
@@ -464,16 +541,15 @@ static void
 conn_free_cb(int fd, short what, void *arg)
 {
 	struct conn	*c = arg;
-	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
-	int		 sock = bufferevent_getfd(c->bev);
-	int		 graceful = c->flags & CONN_F_DRAINING;
 
-	bufferevent_free(c->bev);
-	SSL_free(ssl);
-	if (graceful)
-		conn_linger(c->srv, sock);
+	event_free(c->rev);
+	event_free(c->wev);
+	evbuffer_free(c->in);
+	SSL_free(c->ssl);
+	if (c->flags & CONN_F_DRAINING)
+		conn_linger(c->srv, c->fd);
 	else
-		close(sock);
+		close(c->fd);
 	free(c);
 }
 
@@ -481,7 +557,6 @@ static void
 conn_close_internal(struct conn *c, const char *reason, int notify)
 {
 	struct server	*srv = c->srv;
-	SSL		*ssl;
 	char		 id[24];
 	struct log_field fields[] = {
 		{ "SESSION", id }, { "PEER", c->peer_text },
@@ -509,13 +584,12 @@ conn_close_internal(struct conn *c, const char *reason, int notify)
 	    "session=%s event=disconnect peer=%s reason=%s", id,
 	    c->peer_text, reason);
 
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	event_del(c->rev);
+	event_del(c->wev);
+	outq_discard(&c->out);
 	if (notify && (c->flags & CONN_F_TLS_DONE)) {
 		/* close_notify goes straight to the socket (a socket BIO). */
-		ssl = bufferevent_openssl_get_ssl(c->bev);
-		SSL_set_quiet_shutdown(ssl, 0);
-		if (SSL_shutdown(ssl) < 0)
+		if (SSL_shutdown(c->ssl) < 0)
 			ERR_clear_error();
 		c->flags |= CONN_F_DRAINING;	/* linger on close */
 	} else
@@ -546,11 +620,14 @@ conn_close_after_flush(struct conn *c, const char *reason)
 	}
 	c->flags |= CONN_F_DRAINING;
 	c->close_reason = reason;
-	bufferevent_disable(c->bev, EV_READ);
-	conn_timeouts(c, 0, CONN_FLUSH_TIMEOUT);
-	bufferevent_enable(c->bev, EV_WRITE);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_close_internal(c, reason, 1);
+	event_del(c->rev);
+	if (c->flags & CONN_F_FLUSH) {
+		TAILQ_REMOVE(&c->srv->flushq, c, flush_entry);
+		c->flags &= ~CONN_F_FLUSH;
+	}
+	/* Whatever the socket does not take now has CONN_FLUSH_TIMEOUT. */
+	if (conn_write(c))
+		event_add(c->wev, &(struct timeval){ CONN_FLUSH_TIMEOUT, 0 });
 }
 
 void
@@ -558,7 +635,7 @@ conn_resume(struct conn *c)
 {
 	c->flags &= ~CONN_F_WAITING;
 	if ((c->flags & (CONN_F_CLOSING | CONN_F_PENDING)) == 0 &&
-	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+	    evbuffer_get_length(c->in) > 0) {
 		c->flags |= CONN_F_PENDING;
 		TAILQ_INSERT_TAIL(&c->srv->pending, c, pending_entry);
 	}
@@ -604,19 +681,19 @@ conn_apply_limits(struct conn *c)
 	const struct config_limits *lim = &c->srv->cfg->limits;
 
 	if ((c->flags & (CONN_F_TLS_DONE | CONN_F_DRAINING)) == CONN_F_TLS_DONE)
-		conn_timeouts(c, lim->idle_timeout, 0);
+		conn_watch_input(c, lim->idle_timeout);
 }
 
 const char *
 conn_tls_version(const struct conn *c)
 {
-	return SSL_get_version(bufferevent_openssl_get_ssl(c->bev));
+	return SSL_get_version(c->ssl);
 }
 
 const char *
 conn_tls_cipher(const struct conn *c)
 {
-	return SSL_get_cipher_name(bufferevent_openssl_get_ssl(c->bev));
+	return SSL_get_cipher_name(c->ssl);
 }
 
 void
@@ -626,5 +703,6 @@ conn_table_free(void)
 		conn_linger_free(TAILQ_FIRST(&conn_lingers));
 	free(conn_scratch);
 	conn_scratch = NULL;
+	outq_free_all();
 	conn_scratch_len = 0;
 }

@@ -1,7 +1,7 @@
 /*
- * conn: one TLS client connection.  Owns its bufferevent and nothing about
- * chat: it frames NDJSON lines (enforcing max_line), runs the handshake and
- * idle timeouts, caps the output queue, and writes bytes.  Lines go to
+ * conn: one TLS client connection.  Owns its socket, its SSL and nothing
+ * about chat: it runs the handshake and idle timeouts, frames NDJSON lines
+ * (enforcing max_line), caps the output queue, and writes bytes.  Lines go to
  * dispatch; replies and events come back through conn_send*().
  *
  * Lifetime: conn_close() is the only exit.  It marks the connection
@@ -22,17 +22,27 @@
 
 #include <jansson.h>
 
+#include "outq.h"
+
 struct server;
 struct listener;
 struct chat_session;
 struct dispatch_wait;
 struct ssl_ctx_st;
+struct ssl_st;
+struct event;
+struct evbuffer;
 
 struct conn {
 	uint64_t		 id;
 	struct server		*srv;
 	struct listener		*listener;	/* counts us; may be NULL */
-	struct bufferevent	*bev;
+	int			 fd;
+	struct ssl_st		*ssl;
+	struct event		*rev;		/* readable; idle timeout */
+	struct event		*wev;		/* writable, when blocked */
+	struct evbuffer		*in;		/* unframed input */
+	struct outq		 out;
 	struct sockaddr_storage	 peer;
 	char			 peer_text[64];	/* "addr:port" / "[addr]:port" */
 	int64_t			 connected_ms;
@@ -53,6 +63,7 @@ struct conn {
 #define CONN_F_OVERFLOW		0x20	/* output_buffer passed: cut off */
 #define CONN_F_INWORK		0x40	/* on the end-of-pass work list */
 #define CONN_F_FLUSH		0x80	/* on the flush list */
+#define CONN_F_READ_BLOCKED	0x100	/* SSL_read needs the socket writable */
 	TAILQ_ENTRY(conn)	 entry;		/* all connections */
 	TAILQ_ENTRY(conn)	 pending_entry;	/* pending input / overflow */
 	TAILQ_ENTRY(conn)	 flush_entry;	/* output queued this pass */

@@ -221,10 +221,20 @@ dispatch_event_cleanup(const void *data, size_t len, void *arg)
 struct dispatch_event *
 dispatch_event_new(json_t *obj)
 {
+	size_t	 len;
+	char	*line = proto_dump(obj, &len);
+
+	return dispatch_event_take(line, len);
+}
+
+struct dispatch_event *
+dispatch_event_take(char *line, size_t len)
+{
 	struct dispatch_event	*ev = xcalloc(1, sizeof(*ev));
 
 	ev->refs = 1;
-	ev->data = proto_dump(obj, &ev->len);
+	ev->data = line;
+	ev->len = len;
 	return ev;
 }
 

@@ -69,6 +69,8 @@ void	dispatch_request(struct conn *c, struct proto_request *req);
  */
 struct dispatch_event;
 struct dispatch_event *dispatch_event_new(json_t *obj);
+/* The same for a line already encoded (malloc'd; the event owns it). */
+struct dispatch_event *dispatch_event_take(char *line, size_t len);
 void	dispatch_event_put(struct dispatch_event *ev);
 /* chat_deliver_fn: queue ev (the arg) on the session's connection. */
 void	dispatch_event_send(struct chat_session *s, void *ev);

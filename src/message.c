@@ -242,7 +242,8 @@ message_deliver(struct server *srv, struct message_queued *m)
 	struct chat_room	*r;
 	struct chat_user	*u;
 	json_t			*ok;
-	char			 ts[PROTO_TIME_LEN];
+	char			 ts[PROTO_TIME_LEN], *line;
+	size_t			 len;
 
 	srv->stats.messages_in++;
 	if (c != NULL) {
@@ -252,8 +253,9 @@ message_deliver(struct server *srv, struct message_queued *m)
 		json_object_set_new(ok, "timestamp", json_string(ts));
 		dispatch_reply(c, ok);
 	}
-	ev = dispatch_event_new(message_event(m->id, m->from, m->to,
-	    m->content, m->content_len, m->ts_ms));
+	line = proto_message_line(m->id, m->from, m->to, m->content,
+	    m->content_len, m->ts_ms, &len);
+	ev = dispatch_event_take(line, len);
 	if (m->room_id != 0) {
 		if ((r = chat_room_find(srv->chat, m->to)) != NULL)
 			chat_deliver_room(r, except, message_count_cb, ev);

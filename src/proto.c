@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,26 +433,128 @@ char *
 proto_dump(json_t *obj, size_t *len)
 {
 	const size_t	 flags = JSON_COMPACT | JSON_ENCODE_ANY;
+	static char	 first[4096];	/* most lines: encoded once, copied */
 	char		*buf;
-	size_t		 need, got;
+	size_t		 need;
 
 	*len = 0;
 	if (obj == NULL)
 		return NULL;
-	need = json_dumpb(obj, NULL, 0, flags);
+	need = json_dumpb(obj, first, sizeof(first), flags);
 	if (need == 0) {
 		json_decref(obj);
 		return NULL;
 	}
 	buf = xmalloc(need + 1);
-	got = json_dumpb(obj, buf, need, flags);
-	json_decref(obj);
-	if (got != need) {
+	if (need <= sizeof(first))
+		memcpy(buf, first, need);
+	else if (json_dumpb(obj, buf, need, flags) != need) {
+		json_decref(obj);
 		free(buf);
 		return NULL;
 	}
+	json_decref(obj);
 	buf[need] = '\n';
 	*len = need + 1;
+	return buf;
+}
+
+/*
+ * JSON string escaping exactly as jansson's compact dump does it, so that
+ * a line encoded here is byte for byte what proto_dump() gives.
+ */
+static size_t
+proto_quoted_len(const char *s, size_t len)
+{
+	size_t	 n = 2, i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '"' || ch == '\\' || ch == '\b' || ch == '\f' ||
+		    ch == '\n' || ch == '\r' || ch == '\t')
+			n += 2;
+		else if (ch < 0x20)
+			n += 6;
+		else
+			n++;
+	}
+	return n;
+}
+
+static char *
+proto_put_quoted(char *p, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t	 i;
+
+	*p++ = '"';
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		char	 esc = 0;
+
+		switch (ch) {
+		case '"':	esc = '"'; break;
+		case '\\':	esc = '\\'; break;
+		case '\b':	esc = 'b'; break;
+		case '\f':	esc = 'f'; break;
+		case '\n':	esc = 'n'; break;
+		case '\r':	esc = 'r'; break;
+		case '\t':	esc = 't'; break;
+		default:
+			if (ch >= 0x20) {
+				*p++ = (char)ch;
+				continue;
+			}
+			memcpy(p, "\\u00", 4);
+			p[4] = hex[ch >> 4];
+			p[5] = hex[ch & 0xf];
+			p += 6;
+			continue;
+		}
+		*p++ = '\\';
+		*p++ = esc;
+	}
+	*p++ = '"';
+	return p;
+}
+
+static char *
+proto_put_str(char *p, const char *s)
+{
+	size_t	 len = strlen(s);
+
+	memcpy(p, s, len);
+	return p + len;
+}
+
+char *
+proto_message_line(int64_t id, const char *from, const char *to,
+    const char *content, size_t content_len, int64_t ts_ms, size_t *len)
+{
+	char	 num[24], ts[PROTO_TIME_LEN];
+	size_t	 from_len = strlen(from), to_len = strlen(to), cap;
+	char	*buf, *p;
+
+	snprintf(num, sizeof(num), "%" PRId64, id);
+	proto_format_time(ts_ms, ts);
+	cap = sizeof("{\"type\":\"message\",\"id\":,\"from\":,\"to\":,"
+	    "\"content\":,\"timestamp\":\"\"}\n") + strlen(num) +
+	    proto_quoted_len(from, from_len) + proto_quoted_len(to, to_len) +
+	    proto_quoted_len(content, content_len) + strlen(ts);
+	p = buf = xmalloc(cap);
+	p = proto_put_str(p, "{\"type\":\"message\",\"id\":");
+	p = proto_put_str(p, num);
+	p = proto_put_str(p, ",\"from\":");
+	p = proto_put_quoted(p, from, from_len);
+	p = proto_put_str(p, ",\"to\":");
+	p = proto_put_quoted(p, to, to_len);
+	p = proto_put_str(p, ",\"content\":");
+	p = proto_put_quoted(p, content, content_len);
+	p = proto_put_str(p, ",\"timestamp\":\"");
+	p = proto_put_str(p, ts);
+	p = proto_put_str(p, "\"}\n");
+	*len = (size_t)(p - buf);
 	return buf;
 }
 

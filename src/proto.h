@@ -177,5 +177,13 @@ json_t		*proto_error(const json_t *ref, enum proto_err err,
  * Steals the reference to obj.  Returns malloc'd bytes, length in *len.
  */
 char		*proto_dump(json_t *obj, size_t *len);
+/*
+ * The message event as one line, the same bytes proto_dump() gives for
+ * {"type":"message","id","from","to","content","timestamp"}, encoded
+ * directly: it is the line a busy server sends most.
+ */
+char		*proto_message_line(int64_t id, const char *from,
+		    const char *to, const char *content, size_t content_len,
+		    int64_t ts_ms, size_t *len);
 
 #endif

@@ -201,10 +201,17 @@ tls_ctx_new(const struct config *cfg, char **cause)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* A peer that drops TCP without close_notify is just gone (EOF). */
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	/* Idle sessions give their read and write buffers back. */
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/*
+	 * Idle sessions give their read and write buffers back.  A record
+	 * the socket did not take is retried from conn's backlog, which is
+	 * not where it was first written from.
+	 */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/*
 	 * Resumption needs no server-side cache: TLS 1.3 tickets carry the
 	 * session.  One ticket per handshake (not OpenSSL's two) halves the

@@ -178,6 +178,49 @@ def test_reader_that_stops_reading_is_cut_off_others_keep_talking():
 	assert ids(missed) == sorted(i for i in fire_ids if i > last)[:10], \
 	    missed
 
+@test
+def test_reader_that_pauses_gets_everything_in_order_when_it_reads_again():
+	"""Output the socket does not take waits in the daemon (and the
+	record OpenSSL could not send is retried whole): a reader that
+	stops for a while, below output_buffer, loses nothing."""
+	# More than the kernel's largest send buffer can soak up, so that
+	# most of it waits in the daemon.
+	try:
+		with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+			wmem = int(f.read().split()[2])
+	except (OSError, ValueError, IndexError):
+		wmem = 4 * 1024 * 1024
+	volume = 2 * wmem + 2 * 1024 * 1024
+	d = Daemon(limits={"output_buffer": 2 * volume,
+	    "messages_per_second": 100000.0, "message_burst": 100000})
+	pause = client(d, rcvbuf=4096)
+	pause.register("pause", "correct horse battery")
+	join(pause, "#backlog")
+	a = user(d, "alice")
+	join(a, "#backlog")
+	sync(pause)
+	big = "y" * 2000
+	sent = []
+	for burst in range(volume // (20 * 2000) + 1):
+		a.send_raw(b"".join(json.dumps({"type": "message",
+		    "to": "#backlog", "content": "%d.%d %s" % (burst, i, big),
+		    "ref": burst * 100 + i}).encode() + b"\n"
+		    for i in range(20)))
+		for m in replies_of(a, 20):
+			assert_ok(m)
+			sent.append(m["id"])
+	assert sessions_of(d, "pause") == 1
+	got = []
+	while len(got) < len(sent):
+		m = pause.recv(timeout=20)
+		if m.get("type") == "message":
+			got.append(m["id"])
+	assert got == sent, "events lost or reordered"
+	# And the session goes on as usual.
+	ok = send(a, "#backlog", "after")
+	wait_event(pause, "message", id=ok["id"], timeout=10)
+	assert_alive(pause)
+
 
 if __name__ == "__main__":
 	raise SystemExit(harness.run())

@@ -1271,6 +1271,44 @@ test_dump_key_order(void **state)
 	    "{\"type\":\"ok\",\"ref\":1,\"z\":true,\"a\":null,\"m\":0.5}\n");
 }
 
+/* The hand-encoded message line is byte for byte jansson's dump. */
+static void
+assert_message_line_matches(int64_t id, const char *from, const char *to,
+    const char *content, size_t content_len, int64_t ts_ms)
+{
+	char	 ts[PROTO_TIME_LEN], *want, *got;
+	size_t	 want_len, got_len;
+
+	proto_format_time(ts_ms, ts);
+	want = proto_dump(json_pack("{s:s, s:I, s:s, s:s, s:s%, s:s}",
+	    "type", "message", "id", (json_int_t)id, "from", from, "to", to,
+	    "content", content, content_len, "timestamp", ts), &want_len);
+	got = proto_message_line(id, from, to, content, content_len, ts_ms,
+	    &got_len);
+	assert_non_null(want);
+	assert_int_equal(got_len, want_len);
+	assert_memory_equal(got, want, want_len);
+	free(want);
+	free(got);
+}
+
+static void
+test_message_line_matches_dump(void **state)
+{
+	char	 all[128];
+	int	 i;
+
+	for (i = 0; i < 127; i++)	/* every ASCII byte, NUL included */
+		all[i] = (char)i;
+	assert_message_line_matches(1, "alice", "#general", "hi", 2,
+	    1763719800123LL);
+	assert_message_line_matches(INT64_MAX, "b_o-b", "carol", all, 127, 0);
+	assert_message_line_matches(42, "x", "#r", "", 0, -1);
+	assert_message_line_matches(7, "u", "#\xc3\xa9t\xc3\xa9",
+	    "\xc3\xa9\xe2\x98\x83\xf0\x9f\x98\x80 \"q\" \\ a/b\x7f", 21,
+	    253402300799999LL);
+}
+
 /* Framing: the decision conn takes for buffered input (max_line 10). */
 static void
 test_frame_decisions(void **state)
@@ -1341,6 +1379,7 @@ static const struct CMUnitTest fixed_tests[] = {
 	cmocka_unit_test(test_build_echoes_decoded_ref),
 	cmocka_unit_test(test_dump_values),
 	cmocka_unit_test(test_dump_key_order),
+	cmocka_unit_test(test_message_line_matches_dump),
 };
 #define NFIXED	(sizeof fixed_tests / sizeof fixed_tests[0])
 
