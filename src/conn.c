@@ -307,6 +307,7 @@ conn_read(struct conn *c)
 
 	for (i = 0; i < CONN_READS_PER_PASS; i++) {
 		ERR_clear_error();
+		errno = 0;
 		n = SSL_read(c->ssl, conn_read_buf, sizeof(conn_read_buf));
 		if (n > 0) {
 			evbuffer_add(c->in, conn_read_buf, (size_t)n);
@@ -369,6 +370,7 @@ conn_handshake(struct conn *c)
 	int		 r;
 
 	ERR_clear_error();
+	errno = 0;
 	if ((r = SSL_do_handshake(c->ssl)) == 1) {
 		c->flags |= CONN_F_TLS_DONE;
 		event_del(c->wev);

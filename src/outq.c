@@ -1,4 +1,5 @@
 /* outq: queue output during a pass, gather it into TLS records after. */
+#include <errno.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -177,6 +178,7 @@ outq_write_record(struct outq *q, SSL *ssl, size_t n)
 	int			 r;
 
 	ERR_clear_error();
+	errno = 0;
 	if ((r = SSL_write(ssl, outq_record, (int)n)) > 0)
 		return OUTQ_DONE;
 	if ((st = outq_status_of(ssl, r)) == OUTQ_BLOCKED) {
@@ -196,6 +198,7 @@ outq_write_backlog(struct outq *q, SSL *ssl)
 		n = q->retry_len ? q->retry_len :
 		    (len < OUTQ_RECORD ? len : OUTQ_RECORD);
 		ERR_clear_error();
+		errno = 0;
 		r = SSL_write(ssl, evbuffer_pullup(q->backlog, (ssize_t)n),
 		    (int)n);
 		if (r <= 0) {
