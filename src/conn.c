@@ -123,10 +123,8 @@ conn_new(struct server *srv, struct listener *l, int fd,
 	if ((ssl = SSL_new(ctx)) == NULL || !SSL_set_fd(ssl, fd)) {
 		log_warnx("connection: cannot set up TLS");
 		ERR_clear_error();
-		SSL_free(ssl);
-		listener_release(l, sa);
-		close(fd);
-		return NULL;
+		c = NULL;
+		goto fail;
 	}
 	SSL_set_accept_state(ssl);
 	c = xcalloc(1, sizeof(*c));
@@ -137,17 +135,7 @@ conn_new(struct server *srv, struct listener *l, int fd,
 	c->in = evbuffer_new();
 	if (c->rev == NULL || c->wev == NULL || c->in == NULL) {
 		log_warnx("connection: cannot set up events");
-		if (c->rev != NULL)
-			event_free(c->rev);
-		if (c->wev != NULL)
-			event_free(c->wev);
-		if (c->in != NULL)
-			evbuffer_free(c->in);
-		free(c);
-		SSL_free(ssl);
-		listener_release(l, sa);
-		close(fd);
-		return NULL;
+		goto fail;
 	}
 	c->id = conn_next_id++;
 	c->srv = srv;
@@ -173,6 +161,21 @@ conn_new(struct server *srv, struct listener *l, int fd,
 	log_debug("session=%llu event=accept peer=%s",
 	    (unsigned long long)c->id, c->peer_text);
 	return c;
+
+fail:
+	if (c != NULL) {
+		if (c->rev != NULL)
+			event_free(c->rev);
+		if (c->wev != NULL)
+			event_free(c->wev);
+		if (c->in != NULL)
+			evbuffer_free(c->in);
+		free(c);
+	}
+	SSL_free(ssl);
+	listener_release(l, sa);
+	close(fd);
+	return NULL;
 }
 
 /* After output grows: write at the end of the pass, and past
@@ -288,7 +291,6 @@ conn_process_input(struct conn *c)
 		/* The line may hold a password: leave no copy behind. */
 		explicit_bzero(conn_scratch, take);
 	}
-	c->input_seen = evbuffer_get_length(in);
 	/* More complete lines waiting: continue after this pass. */
 	if (n == CONN_LINES_PER_PASS && !(c->flags & CONN_F_PENDING) &&
 	    evbuffer_get_length(in) > 0) {
@@ -297,13 +299,32 @@ conn_process_input(struct conn *c)
 	}
 }
 
+/* Why a TLS call failed for good, as a close reason ("eof" for a peer
+ * that simply went away). */
+static const char *
+conn_tls_failure(struct conn *c, int err, const char *otherwise)
+{
+	switch (err) {
+	case SSL_ERROR_ZERO_RETURN:	/* close_notify, or plain EOF */
+		return "eof";
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0)
+			return "eof";
+		break;
+	default:
+		conn_log_tls_errors(c);
+		break;
+	}
+	return otherwise;
+}
+
 /* SSL_read() until OpenSSL wants the socket; false if c was closed. */
 static bool
 conn_read(struct conn *c)
 {
 	const char	*reason = NULL;
 	size_t		 got = 0, len;
-	int		 i, n;
+	int		 i, n, err;
 
 	for (i = 0; i < CONN_READS_PER_PASS; i++) {
 		ERR_clear_error();
@@ -314,22 +335,16 @@ conn_read(struct conn *c)
 			got += (size_t)n;
 			continue;
 		}
-		switch (SSL_get_error(c->ssl, n)) {
+		switch (err = SSL_get_error(c->ssl, n)) {
 		case SSL_ERROR_WANT_READ:
 			break;
 		case SSL_ERROR_WANT_WRITE:	/* a TLS 1.3 key update */
 			c->flags |= CONN_F_READ_BLOCKED;
 			event_add(c->wev, NULL);
 			break;
-		case SSL_ERROR_ZERO_RETURN:	/* close_notify, or plain EOF */
-			reason = "eof";
-			break;
-		case SSL_ERROR_SYSCALL:
-			reason = errno == 0 ? "eof" : "io_error";
-			break;
 		default:
-			conn_log_tls_errors(c);
-			reason = "tls_error";
+			reason = conn_tls_failure(c, err,
+			    err == SSL_ERROR_SYSCALL ? "io_error" : "tls_error");
 			break;
 		}
 		break;
@@ -366,8 +381,7 @@ conn_read(struct conn *c)
 static void
 conn_handshake(struct conn *c)
 {
-	const char	*reason;
-	int		 r;
+	int		 r, err;
 
 	ERR_clear_error();
 	errno = 0;
@@ -381,26 +395,17 @@ conn_handshake(struct conn *c)
 		dispatch_welcome(c);
 		return;
 	}
-	switch (SSL_get_error(c->ssl, r)) {
+	switch (err = SSL_get_error(c->ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		event_del(c->wev);
 		return;
 	case SSL_ERROR_WANT_WRITE:
 		event_add(c->wev, NULL);
 		return;
-	case SSL_ERROR_ZERO_RETURN:
-		reason = "eof";
-		break;
-	case SSL_ERROR_SYSCALL:
-		reason = errno == 0 ? "eof" : "tls_handshake_failed";
-		break;
-	default:
-		conn_log_tls_errors(c);
-		reason = "tls_handshake_failed";
-		break;
 	}
 	c->srv->stats.tls_handshake_failures++;
-	conn_close_internal(c, reason, 0);
+	conn_close_internal(c, conn_tls_failure(c, err,
+	    "tls_handshake_failed"), 0);
 }
 
 static void

@@ -49,7 +49,6 @@ struct conn {
 	int64_t			 last_input_ms;
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
-	size_t			 input_seen;	/* input bytes already counted */
 	struct chat_session	*session;	/* chat's, NULL before login */
 	struct dispatch_wait	*wait;		/* request parked meanwhile */
 	uint32_t		 uncommitted;	/* messages awaiting commit */
