@@ -493,6 +493,7 @@ conn_flush(struct server *srv)
 /* A closed socket we still read from briefly, so that data the peer had
  * in flight does not turn our close into a reset that eats the reply. */
 struct conn_linger {
+	struct server		*srv;
 	int			 fd;
 	struct event		*ev;
 	TAILQ_ENTRY(conn_linger) entry;
@@ -502,12 +503,22 @@ struct conn_linger {
 static TAILQ_HEAD(, conn_linger) conn_lingers =
     TAILQ_HEAD_INITIALIZER(conn_lingers);
 
+/* A session's descriptor is free again: accepting may resume now, not
+ * when the session ended (its socket may have lingered since). */
+static void
+conn_fd_close(struct server *srv, int fd)
+{
+	close(fd);
+	if (srv->accept_paused)
+		server_accept_resume(srv);
+}
+
 static void
 conn_linger_free(struct conn_linger *lg)
 {
 	TAILQ_REMOVE(&conn_lingers, lg, entry);
 	event_free(lg->ev);
-	close(lg->fd);
+	conn_fd_close(lg->srv, lg->fd);
 	free(lg);
 }
 
@@ -533,10 +544,11 @@ conn_linger(struct server *srv, int fd)
 	struct timeval		 tv = { CONN_LINGER_TIMEOUT, 0 };
 
 	if (srv->state == SERVER_DONE || shutdown(fd, SHUT_WR) == -1) {
-		close(fd);
+		conn_fd_close(srv, fd);
 		return;
 	}
 	lg = xcalloc(1, sizeof(*lg));
+	lg->srv = srv;
 	lg->fd = fd;
 	lg->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST,
 	    conn_linger_cb, lg);
@@ -556,7 +568,7 @@ conn_free_cb(int fd, short what, void *arg)
 	if (c->flags & CONN_F_DRAINING)
 		conn_linger(c->srv, c->fd);
 	else
-		close(c->fd);
+		conn_fd_close(c->srv, c->fd);
 	free(c);
 }
 
@@ -604,8 +616,6 @@ conn_close_internal(struct conn *c, const char *reason, int notify)
 	listener_release(c->listener, (struct sockaddr *)&c->peer);
 	event_base_once(srv->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
 
-	if (srv->accept_paused)
-		server_accept_resume(srv);
 	if (srv->state == SERVER_STOPPING && TAILQ_EMPTY(&srv->conns))
 		srv->state = SERVER_DONE;
 }

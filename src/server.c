@@ -34,6 +34,8 @@
 #define SERVER_STOP_GRACE	10	/* seconds to flush at shutdown */
 #define SERVER_STATUS_PERIOD	10	/* seconds between STATUS= updates */
 #define SERVER_ACCEPT_RETRY_MS	500	/* after running out of descriptors */
+/* Running out again sooner than this is the same episode: not logged. */
+#define SERVER_FD_EPISODE_MS	30000
 #define SERVER_FD_RESERVE	64	/* descriptors beyond the connections */
 #define SERVER_AUTH_THREADS	2
 
@@ -43,6 +45,16 @@ server_now_ms(void)
 	struct timespec	 ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* For intervals: immune to the wall clock being set. */
+static int64_t
+server_mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -530,21 +542,26 @@ void
 server_accept_pause(struct server *srv)
 {
 	struct listener	*l;
+	int64_t		 now = server_mono_ms();
 
 	if (srv->accept_paused)
 		return;
 	srv->accept_paused = true;
 	for (l = srv->listeners; l != NULL; l = listener_next(l))
 		listener_enable(l, false);
-	/* Once per episode, not once per retry or per refilled slot. */
-	if (!srv->fd_exhausted)
+	/*
+	 * Once per episode, not once per retry or per refilled slot: at the
+	 * limit, every freed descriptor is taken by a waiting connection
+	 * and the daemon runs out again at once.
+	 */
+	if (srv->fd_exhausted_ms == 0 ||
+	    now - srv->fd_exhausted_ms >= SERVER_FD_EPISODE_MS)
 		log_emit(LOG_WARNING, NULL, NULL, 0, "out of file descriptors "
 		    "with %llu connections open: accepting paused until one "
 		    "closes (raise LimitNOFILE or lower "
 		    "limits.max_connections)",
 		    (unsigned long long)srv->stats.connections);
-	srv->fd_exhausted = true;
-	srv->fd_exhausted_at = srv->stats.connections;
+	srv->fd_exhausted_ms = now;
 	if (srv->accept_timer == NULL)
 		srv->accept_timer = evtimer_new(srv->base,
 		    server_accept_timer_cb, srv);
@@ -568,11 +585,10 @@ server_accept_resume(struct server *srv)
 void
 server_accept_ok(struct server *srv)
 {
-	/* Still near the limit: slots freed one by one refill at once. */
-	if (!srv->fd_exhausted ||
-	    srv->stats.connections * 10 >= srv->fd_exhausted_at * 9)
+	if (srv->fd_exhausted_ms == 0 ||
+	    server_mono_ms() - srv->fd_exhausted_ms < SERVER_FD_EPISODE_MS)
 		return;
-	srv->fd_exhausted = false;
+	srv->fd_exhausted_ms = 0;
 	log_info("accepting connections again");
 }
 

@@ -52,8 +52,7 @@ struct server {
 	struct event		*status_timer;	/* STATUS= refresh */
 	bool			 socket_activated; /* listeners from systemd */
 	bool			 accept_paused;	/* out of descriptors */
-	bool			 fd_exhausted;	/* logged; until well below */
-	uint64_t		 fd_exhausted_at; /* connections at the time */
+	int64_t			 fd_exhausted_ms; /* last ran out; 0: not */
 	struct event		*accept_timer;	/* retry after EMFILE */
 };
 
@@ -76,7 +75,8 @@ int		 server_reload(struct server *srv, char **cause);
 /* Accepting paused because descriptors ran out, and resuming. */
 void		 server_accept_pause(struct server *srv);
 void		 server_accept_resume(struct server *srv);
-/* A connection was accepted: the descriptor shortage (if any) is over. */
+/* A connection was accepted: a descriptor shortage that has not come
+ * back for a while is over. */
 void		 server_accept_ok(struct server *srv);
 
 /* Wall-clock milliseconds since the epoch. */
