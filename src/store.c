@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_checkpoint.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -15,6 +16,18 @@
 
 /* A writer waiting for another connection (netsockctl, sqlite3 shell). */
 #define STORE_BUSY_TIMEOUT_MS	5000
+
+/*
+ * WAL growth in pages after which a checkpoint is asked of the checkpoint
+ * thread (SQLite's own default threshold), and the length past which the
+ * loop runs one itself.  Under steady writes the thread's checkpoints
+ * rarely finish between two commits, and only one that does lets the WAL
+ * start over from its head; the loop, being the only writer, always
+ * finishes one, and little is left to copy by then.  Without the thread
+ * the loop checkpoints every STORE_CHECKPOINT_PAGES, as SQLite would.
+ */
+#define STORE_CHECKPOINT_PAGES	1000
+#define STORE_WAL_MAX_PAGES	16000
 
 /*
  * Durability is a choice, made here.  In WAL mode a transaction is in the
@@ -187,6 +200,9 @@ static const enum store_stmt store_explain_stmts[] = {
 struct store {
 	sqlite3		*db;
 	sqlite3_stmt	*stmt[STORE_STMT_MAX];
+	struct store_checkpoint *checkpoint;	/* NULL: done on the loop */
+	int		 wal_pages;	/* the WAL's length at the last commit */
+	int		 wal_ask_at;	/* pages: ask the thread again */
 
 	/*
 	 * Messages durably stored: count(*) at open, plus one per insert
@@ -530,6 +546,48 @@ store_prepare_all(struct store *st, const char *path, char **cause)
 	return 0;
 }
 
+/* After every commit, with the WAL's length in pages. */
+static int
+store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store	*st = arg;
+	int		 failure;
+
+	if (pages < st->wal_pages)	/* started over */
+		st->wal_ask_at = 0;
+	st->wal_pages = pages;
+	if (pages < STORE_CHECKPOINT_PAGES)
+		return SQLITE_OK;
+	if (st->checkpoint != NULL) {
+		if (pages >= st->wal_ask_at) {
+			st->wal_ask_at = pages + STORE_CHECKPOINT_PAGES;
+			failure = store_checkpoint_request(st->checkpoint);
+			if (failure != 0)
+				log_warnx("store: checkpoint: %s",
+				    sqlite3_errstr(failure));
+		}
+		if (pages < STORE_WAL_MAX_PAGES)
+			return SQLITE_OK;
+	}
+	sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL,
+	    NULL);
+	return SQLITE_OK;
+}
+
+/* Checkpoints off the loop; without the thread, on it as SQLite would. */
+static void
+store_start_checkpoints(struct store *st, const char *path)
+{
+	char	*cause = NULL;
+
+	sqlite3_wal_hook(st->db, store_wal_hook, st);
+	if ((st->checkpoint = store_checkpoint_start(path, &cause)) == NULL) {
+		log_warnx("store: %s: %s; checkpoints run on the event loop",
+		    path, cause);
+		free(cause);
+	}
+}
+
 struct store *
 store_open(const char *path, char **cause)
 {
@@ -558,6 +616,7 @@ store_open(const char *path, char **cause)
 		store_cause(cause, path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
+	store_start_checkpoints(st, path);
 	return st;
 
 fail:
@@ -573,6 +632,7 @@ store_free(struct store *st)
 
 	if (st == NULL)
 		return;
+	store_checkpoint_stop(st->checkpoint);
 	for (i = 0; i < STORE_STMT_MAX; i++)
 		sqlite3_finalize(st->stmt[i]);
 	/* An open transaction, if any, is rolled back by the close. */

@@ -2,7 +2,8 @@
  * store: everything netsockd keeps on disk, in one SQLite database.  Owns
  * the sqlite3 handle, the schema and its numbered migrations (PRAGMA
  * user_version), and every SQL statement (prepared once at open).  No
- * sqlite3 type or call exists outside store.c.
+ * sqlite3 type or call exists outside store.c and store_checkpoint.c
+ * (WAL checkpoints, on a thread of their own).
  *
  * Return convention: STORE_OK (0) on success, STORE_NOT_FOUND or
  * STORE_EXISTS for the expected misses, STORE_ERROR (-1) for a database

@@ -1080,6 +1080,42 @@ test_transaction_misuse_is_an_error(void **state)
 
 /* -------------------------------------------------------- counters, size */
 
+/*
+ * With SQLite's automatic checkpoint replaced by the checkpoint thread,
+ * committed pages still reach the database file (and not only the WAL),
+ * while the store stays open.  The thread's pace is not ours to know, so
+ * wait for it, boundedly.
+ */
+static void
+test_checkpoints_reach_the_database_file(void **state)
+{
+	struct fixture	*f = *state;
+	struct stat	 sb;
+	char		 content[2000];
+	int64_t		 uid, rid, mid;
+	int		 i, tries;
+
+	memset(content, 'x', sizeof content);
+	assert_int_equal(store_user_add(f->st, "Alice", "h", 1, &uid),
+	    STORE_OK);
+	assert_int_equal(store_room_add(f->st, "#r", 1, &rid), STORE_OK);
+	assert_int_equal(stat(f->path, &sb), 0);
+	assert_true(sb.st_size < 1024 * 1024);
+	/* About 6 MB in 3,000 commits: the WAL passes 1,000 pages often. */
+	for (i = 0; i < 3000; i++)
+		assert_int_equal(store_message_add(f->st, uid, "Alice", rid, 0,
+		    "#r", content, sizeof content, i, &mid), STORE_OK);
+	for (tries = 0; tries < 600; tries++) {
+		assert_int_equal(stat(f->path, &sb), 0);
+		if (sb.st_size >= 4 * 1024 * 1024)
+			break;
+		/* A commit lets SQLite start the WAL over once copied. */
+		usleep(100 * 1000);
+	}
+	assert_true(sb.st_size >= 4 * 1024 * 1024);
+	assert_int_equal(store_message_count(f->st), 3000);
+}
+
 static void
 test_message_count_and_size_grow(void **state)
 {
@@ -1191,6 +1227,9 @@ main(void)
 		    test_transaction_misuse_is_an_error, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_message_count_and_size_grow, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_checkpoints_reach_the_database_file, setup_open,
+		    teardown),
 		cmocka_unit_test(test_free_null_is_a_no_op),
 	};
 
