@@ -109,10 +109,12 @@ def test_handshake_timeout_does_not_apply_after_the_handshake():
 
 @test
 def test_idle_timeout_closes_silent_session_but_not_a_pinging_one():
-	d = Daemon(limits={"idle_timeout": 1})
+	# 2 s, not 1: a ping every 0.3 s then leaves 1.7 s of slack for a
+	# loaded (sanitizer) run before the busy session would look idle.
+	d = Daemon(limits={"idle_timeout": 2})
 	silent = Client(d)
 	busy = Client(d)
-	for _ in range(10):		# 3 s, three idle timeouts
+	for _ in range(20):		# 6 s, three idle timeouts
 		assert_alive(busy)
 		time.sleep(0.3)
 	assert_alive(busy)
