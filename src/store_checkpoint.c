@@ -72,6 +72,11 @@ store_checkpoint_start(const char *path, char **cause)
 	bool			 wal = false;
 	int			 rc;
 
+	/* Two connections on two threads need SQLite's own locks built in. */
+	if (!sqlite3_threadsafe()) {
+		xasprintf(cause, "this SQLite is built without threads");
+		return NULL;
+	}
 	cp = xcalloc(1, sizeof *cp);
 	/* NOMUTEX: only the checkpoint thread touches this handle. */
 	rc = sqlite3_open_v2(path, &cp->db, SQLITE_OPEN_READWRITE |
