@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chat.h"
+#include "siphash.h"
 #include "xmalloc.h"
 
 /*
@@ -29,6 +30,7 @@ struct chat_hash {
 	struct chat_hent	**slots;
 	size_t			  size;		/* power of two */
 	size_t			  count;
+	uint8_t			  key[SIPHASH_KEY_LEN];	/* random */
 };
 
 /*
@@ -97,18 +99,23 @@ chat_name_cmp(const char *a, const char *b)
 	return (int)chat_fold(*ua) - (int)chat_fold(*ub);
 }
 
-/* FNV-1a over the folded bytes. */
-static uint64_t
-chat_name_hash(const char *s)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	uint64_t		 h = 14695981039346656037ULL;
+/*
+ * Names come from clients, so the hash is keyed (SipHash, a random key per
+ * table and per process): nobody can choose names that share a bucket.
+ * Only the first CHAT_HASH_PREFIX bytes count; a valid name is shorter,
+ * and equal names still hash equal.
+ */
+#define CHAT_HASH_PREFIX	256
 
-	for (; *p != '\0'; p++) {
-		h ^= chat_fold(*p);
-		h *= 1099511628211ULL;
-	}
-	return h;
+static uint64_t
+chat_name_hash(const struct chat_hash *h, const char *s)
+{
+	unsigned char	folded[CHAT_HASH_PREFIX];
+	size_t		n;
+
+	for (n = 0; n < sizeof folded && s[n] != '\0'; n++)
+		folded[n] = chat_fold((unsigned char)s[n]);
+	return siphash24(h->key, folded, n);
 }
 
 static void
@@ -117,6 +124,7 @@ chat_hash_init(struct chat_hash *h)
 	h->size = CHAT_HASH_MIN;
 	h->count = 0;
 	h->slots = xcalloc(h->size, sizeof *h->slots);
+	siphash_key_random(h->key);
 }
 
 /* Free the entries, not the values. */
@@ -140,7 +148,7 @@ chat_hash_clear(struct chat_hash *h)
 static struct chat_hent **
 chat_hash_slot(const struct chat_hash *h, const char *key)
 {
-	return &h->slots[chat_name_hash(key) & (h->size - 1)];
+	return &h->slots[chat_name_hash(h, key) & (h->size - 1)];
 }
 
 static void *

@@ -19,6 +19,7 @@
 #include "listener.h"
 #include "log.h"
 #include "server.h"
+#include "siphash.h"
 #include "xmalloc.h"
 
 /* The kernel caps this at net.core.somaxconn; bursts of new connections
@@ -44,6 +45,9 @@ struct listener_addr {
 };
 
 static struct listener_addr	*listener_addrs[LISTENER_ADDR_BUCKETS];
+/* Keyed: an IPv6 peer picks its address from a whole prefix. */
+static uint8_t			 listener_addr_hash_key[SIPHASH_KEY_LEN];
+static bool			 listener_addr_hash_keyed;
 
 /* The address bytes of sa (no port), for the per-address table. */
 static size_t
@@ -61,12 +65,14 @@ static struct listener_addr **
 listener_addr_slot(const struct sockaddr *sa, unsigned char *key, size_t *len)
 {
 	struct listener_addr	**pp;
-	uint32_t		  h = 2166136261u;
-	size_t			  i;
+	uint64_t		  h;
 
+	if (!listener_addr_hash_keyed) {
+		siphash_key_random(listener_addr_hash_key);
+		listener_addr_hash_keyed = true;
+	}
 	*len = listener_addr_key(sa, key);
-	for (i = 0; i < *len; i++)
-		h = (h ^ key[i]) * 16777619u;
+	h = siphash24(listener_addr_hash_key, key, *len);
 	pp = &listener_addrs[h % LISTENER_ADDR_BUCKETS];
 	while (*pp != NULL && ((*pp)->family != sa->sa_family ||
 	    memcmp((*pp)->addr, key, *len) != 0))

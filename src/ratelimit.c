@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ratelimit.h"
+#include "siphash.h"
 #include "xmalloc.h"
 
 /*
@@ -32,6 +33,7 @@ struct ratelimit_table {
 	size_t			  size;
 	size_t			  max_entries;
 	struct ratelimit_lru	  lru;
+	uint8_t			  hash_key[SIPHASH_KEY_LEN];	/* random */
 };
 
 void
@@ -96,18 +98,11 @@ ratelimit_take(struct ratelimit *rl, int64_t now_ms)
 	return true;
 }
 
-/* FNV-1a, 64 bit: tiny, and good enough to spread address strings. */
+/* Keyed: the keys are addresses and user names that clients choose. */
 static uint64_t
-ratelimit_hash(const char *key)
+ratelimit_hash(const struct ratelimit_table *t, const char *key)
 {
-	const unsigned char	*p;
-	uint64_t		 h = 14695981039346656037ULL;
-
-	for (p = (const unsigned char *)key; *p != '\0'; p++) {
-		h ^= *p;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return siphash24(t->hash_key, key, strlen(key));
 }
 
 struct ratelimit_table *
@@ -127,6 +122,7 @@ ratelimit_table_new(size_t max_entries)
 	t->nbuckets = n;
 	t->max_entries = max_entries;
 	TAILQ_INIT(&t->lru);
+	siphash_key_random(t->hash_key);
 	return t;
 }
 
@@ -140,7 +136,7 @@ static struct ratelimit_entry *
 ratelimit_table_find(struct ratelimit_table *t, const char *key)
 {
 	struct ratelimit_entry	*e;
-	uint64_t		 hash = ratelimit_hash(key);
+	uint64_t		 hash = ratelimit_hash(t, key);
 
 	for (e = *ratelimit_table_slot(t, hash); e != NULL; e = e->chain) {
 		if (e->hash == hash && strcmp(e->key, key) == 0)
@@ -225,7 +221,7 @@ ratelimit_table_insert(struct ratelimit_table *t, const char *key,
 
 	e = xcalloc(1, sizeof *e);
 	e->key = xstrdup(key);
-	e->hash = ratelimit_hash(key);
+	e->hash = ratelimit_hash(t, key);
 	ratelimit_init(&e->bucket, (double)limit * 1000.0 / (double)window_ms,
 	    (double)limit, now_ms);
 	slot = ratelimit_table_slot(t, e->hash);
