@@ -27,6 +27,7 @@
 #include "listener.h"
 #include "log.h"
 #include "proto.h"
+#include "secret.h"
 #include "server.h"
 #include "store.h"
 #include "version.h"
@@ -510,21 +511,26 @@ admin_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct admin_conn	*ac = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
-	size_t			 len;
+	struct evbuffer_ptr	 eol;
+	size_t			 len, eol_len;
 	char			*line;
 	json_t			*r;
 
 	if (ac->flags & (ADMIN_F_WAITING | ADMIN_F_DONE))
 		return;
-	line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
-	if (line == NULL) {
+	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	if (eol.pos < 0) {
 		if (evbuffer_get_length(in) > ADMIN_REQUEST_MAX)
 			admin_reply(ac, admin_error(ADMIN_STATUS_USAGE,
 			    "request too long"));
 		return;
 	}
+	/* The request may carry a password: no copy left in the buffer. */
+	len = (size_t)eol.pos;
+	line = xmalloc(len + eol_len);
+	secret_evbuffer_remove(in, line, len + eol_len);
 	r = admin_run(ac, line, len);
-	OPENSSL_cleanse(line, len);
+	OPENSSL_cleanse(line, len + eol_len);
 	free(line);
 	if (r != NULL)
 		admin_reply(ac, r);
@@ -557,6 +563,7 @@ admin_conn_free(struct admin_conn *ac)
 
 	TAILQ_REMOVE(&a->conns, ac, entry);
 	a->nconns--;
+	secret_evbuffer_clear(bufferevent_get_input(ac->bev));
 	bufferevent_free(ac->bev);
 	free(ac->user);
 	free(ac);

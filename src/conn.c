@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "log.h"
 #include "proto.h"
+#include "secret.h"
 #include "server.h"
 #include "xmalloc.h"
 
@@ -280,7 +281,7 @@ conn_process_input(struct conn *c)
 			conn_line_too_long(c);
 			break;
 		}
-		evbuffer_remove(in, conn_scratch, take);
+		secret_evbuffer_remove(in, conn_scratch, take);
 		len = proto_frame_strip(conn_scratch, take);
 		if (len > max_line) {
 			conn_line_too_long(c);
@@ -563,6 +564,7 @@ conn_free_cb(int fd, short what, void *arg)
 
 	event_free(c->rev);
 	event_free(c->wev);
+	secret_evbuffer_clear(c->in);
 	evbuffer_free(c->in);
 	SSL_free(c->ssl);
 	if (c->flags & CONN_F_DRAINING)

@@ -201,10 +201,13 @@ tls_ctx_new(const struct config *cfg, char **cause)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* A peer that drops TCP without close_notify is just gone (EOF). */
+	/*
+	 * A peer that drops TCP without close_notify is just gone (EOF).
+	 * Decrypted input (passwords too) is wiped once we have read it.
+	 */
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CLEANSE_PLAINTEXT);
 	/*
 	 * Idle sessions give their read and write buffers back.  A record
 	 * the socket did not take is retried from conn's backlog, which is
