@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "proto.h"
 #include "server.h"
 #include "tls.h"
 #include "version.h"
@@ -195,6 +196,7 @@ main(int argc, char **argv)
 
 	log_init("netsockd");
 	netsockd_tune_malloc();
+	proto_json_wipe_freed();
 	state_dir = netsockd_state_dir();
 	/* No -c and nothing at the default path: built-in defaults. */
 	if (config_path == NULL && access(CONFIG_DEFAULT_PATH, F_OK) == 0)

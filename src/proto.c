@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -578,6 +579,21 @@ proto_wipe_secrets(json_t *root)
 			    json_string_length(v));
 		}
 	}
+}
+
+static void
+proto_json_free(void *p)
+{
+	if (p != NULL) {
+		explicit_bzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+void
+proto_json_wipe_freed(void)
+{
+	json_set_alloc_funcs(malloc, proto_json_free);
 }
 
 void

@@ -147,6 +147,12 @@ size_t		 proto_frame_strip(const char *line, size_t take);
 enum proto_err	 proto_decode(const char *line, size_t len, bool logged_in,
 		    struct proto_request *req, char *msg, size_t msglen);
 void		 proto_request_clear(struct proto_request *req);
+/*
+ * Have every block jansson frees wiped first: its lexer keeps the text of
+ * what it reads, passwords included, in buffers of its own that
+ * proto_request_clear() cannot reach.  Once, before any JSON is parsed.
+ */
+void		 proto_json_wipe_freed(void);
 
 /* The wire name of an error code ("bad_json", ...). */
 const char	*proto_err_code(enum proto_err err);
