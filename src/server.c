@@ -348,6 +348,8 @@ server_new(struct config *cfg, const char *config_path, const char *state_dir,
 	if ((srv->tls = tls_ctx_new(cfg, cause)) == NULL)
 		goto fail;
 	server_log_fingerprint(srv);
+	/* Opening checks the whole file: minutes for a large database. */
+	notify_status("checking the database %s", cfg->database);
 	if ((srv->store = store_open(cfg->database, cause)) == NULL)
 		goto fail;
 	srv->chat = chat_new();

@@ -34,6 +34,18 @@ def test_notify_ready_and_status_with_connections():
 
 
 @test
+def test_notify_status_says_the_database_is_being_checked_before_ready():
+	"""The check at open reads the whole database (minutes when it is
+	large): systemctl status must say what the start is waiting for."""
+	d = Daemon()
+	lines = lines_of(d.notifications())
+	checking = [i for i, l in enumerate(lines) if l.startswith("STATUS=")
+	    and "checking the database" in l and d.database in l]
+	assert checking, lines
+	assert checking[0] < lines.index("READY=1"), lines
+
+
+@test
 def test_notify_stopping_on_sigterm():
 	d = Daemon()
 	mark = len(d.notifications())
