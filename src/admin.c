@@ -497,11 +497,7 @@ admin_run(struct admin_conn *ac, const char *line, size_t len)
 			r = admin_commands[i].fn(ac, req);
 		}
 	}
-	/* The password is in the request: wipe it before letting go. */
-	if ((v = json_object_get(req, "password")) != NULL &&
-	    json_is_string(v) && json_string_length(v) > 0)
-		OPENSSL_cleanse((char *)json_string_value(v),
-		    json_string_length(v));
+	/* Its password is wiped as jansson frees it (proto_json_wipe_freed). */
 	json_decref(req);
 	return r;
 }

@@ -219,35 +219,6 @@ ctl_warnx(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/*
- * jansson holds a copy of the password (in the request object and its
- * encoding), and frees without wiping: give it blocks that remember their
- * size so every one is wiped on the way out.
- */
-static void *
-ctl_json_malloc(size_t size)
-{
-	max_align_t	*p;
-
-	if (size > SIZE_MAX - sizeof(*p))
-		return NULL;
-	p = xmalloc(sizeof(*p) + size);
-	*(size_t *)p = size;
-	return p + 1;
-}
-
-static void
-ctl_json_free(void *ptr)
-{
-	max_align_t	*p;
-
-	if (ptr == NULL)
-		return;
-	p = (max_align_t *)ptr - 1;
-	explicit_bzero(ptr, *(size_t *)p);
-	free(p);
-}
-
 /* ---------------------------------------------------------- formatting */
 
 /* Seconds for people: 45s, 5m12s, 3h12m, 2d4h (two units at most). */
@@ -1593,7 +1564,8 @@ main(int argc, char **argv)
 	int		 first, status = ADMIN_STATUS_OK;
 
 	setlocale(LC_CTYPE, "");
-	json_set_alloc_funcs(ctl_json_malloc, ctl_json_free);
+	/* jansson holds copies of the password: wiped as it frees them. */
+	proto_json_wipe_freed();
 	if ((first = ctl_options(argc, argv, &o, &status)) != -1)
 		status = ctl_run(&o, argc - first, argv + first);
 	if (fflush(stdout) == EOF || ferror(stdout)) {

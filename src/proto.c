@@ -164,9 +164,6 @@ static const struct proto_field proto_fields[] = {
 	    new_password_len),
 };
 
-/* Keys whose string values are secrets, wiped before the tree is freed. */
-static const char *const proto_secret_keys[] = { "password", "old", "new" };
-
 static size_t	proto_utf8_prefix(const char *, size_t);
 static void	proto_msg(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
@@ -559,28 +556,6 @@ proto_message_line(int64_t id, const char *from, const char *to,
 	return buf;
 }
 
-/*
- * Overwrite secrets inside the tree before it is freed, unless somebody
- * else still holds a reference to it and would see the damage.
- */
-static void
-proto_wipe_secrets(json_t *root)
-{
-	json_t	*v;
-	size_t	 i;
-
-	if (!json_is_object(root) || root->refcount != 1)
-		return;
-	for (i = 0; i < sizeof proto_secret_keys / sizeof *proto_secret_keys;
-	    i++) {
-		v = json_object_get(root, proto_secret_keys[i]);
-		if (json_is_string(v)) {
-			explicit_bzero((char *)json_string_value(v),
-			    json_string_length(v));
-		}
-	}
-}
-
 static void
 proto_json_free(void *p)
 {
@@ -599,10 +574,8 @@ proto_json_wipe_freed(void)
 void
 proto_request_clear(struct proto_request *req)
 {
-	if (req->root != NULL) {
-		proto_wipe_secrets(req->root);
-		json_decref(req->root);
-	}
+	/* Its secrets are wiped as jansson frees them (proto_json_wipe_freed). */
+	json_decref(req->root);
 	memset(req, 0, sizeof *req);
 }
 

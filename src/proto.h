@@ -148,9 +148,9 @@ enum proto_err	 proto_decode(const char *line, size_t len, bool logged_in,
 		    struct proto_request *req, char *msg, size_t msglen);
 void		 proto_request_clear(struct proto_request *req);
 /*
- * Have every block jansson frees wiped first: its lexer keeps the text of
- * what it reads, passwords included, in buffers of its own that
- * proto_request_clear() cannot reach.  Once, before any JSON is parsed.
+ * Have every block jansson frees wiped first: a request's tree, and the
+ * buffers where its lexer keeps the text it reads, may hold a password.
+ * Once per process, before any JSON is parsed (netsockd and netsockctl).
  */
 void		 proto_json_wipe_freed(void);
 
