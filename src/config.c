@@ -96,6 +96,12 @@ static const struct config_entry config_settings[] = {
 	  CONFIG_LIMIT(max_message), 1, 16777215, 0 },
 	{ "limits.history_max", CONFIG_KIND_INT,
 	  CONFIG_LIMIT(history_max), 1, 100000, 0 },
+	{ "limits.history_bytes", CONFIG_KIND_SIZE,
+	  CONFIG_LIMIT(history_bytes), 1024, 536870912, 0 },
+	{ "limits.rooms_per_hour", CONFIG_KIND_INT,
+	  CONFIG_LIMIT(rooms_per_hour), 1, INT_MAX, 0 },
+	{ "limits.ipv6_prefix", CONFIG_KIND_INT,
+	  CONFIG_LIMIT(ipv6_prefix), 1, 128, 0 },
 	{ "limits.messages_per_second", CONFIG_KIND_DOUBLE,
 	  CONFIG_LIMIT(messages_per_second), 0, 1000000, 0 },
 	{ "limits.message_burst", CONFIG_KIND_INT,
@@ -189,6 +195,9 @@ config_defaults(const char *state_dir)
 	l->max_line = 16384;
 	l->max_message = 4096;
 	l->history_max = 500;
+	l->history_bytes = 262144;
+	l->rooms_per_hour = 20;
+	l->ipv6_prefix = 64;
 	l->messages_per_second = 5.0;
 	l->message_burst = 20;
 	l->typing_per_second = 2.0;

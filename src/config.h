@@ -24,6 +24,10 @@ struct config_limits {
 	size_t		 max_line;		/* bytes */
 	size_t		 max_message;		/* bytes */
 	int		 history_max;
+	size_t		 history_bytes;		/* bytes in one history reply */
+	int		 rooms_per_hour;	/* rooms one user may create */
+	int		 ipv6_prefix;		/* bits of an IPv6 address that
+						   per-address limits key on */
 	double		 messages_per_second;
 	int		 message_burst;
 	double		 typing_per_second;
