@@ -160,7 +160,7 @@ admin_cmd_sessions(struct admin_conn *ac, json_t *req)
 	bool		 tls;
 
 	TAILQ_FOREACH(c, &srv->conns, entry) {
-		tls = (c->flags & CONN_F_TLS_DONE) != 0;
+		tls = c->state != CONN_STATE_HANDSHAKE;
 		s = json_pack("{s:I, s:o, s:s}", "id", (json_int_t)c->id,
 		    "user", c->session ? json_string(chat_user_name(
 		    c->session->user)) : json_null(), "remote", c->peer_text);
@@ -211,7 +211,7 @@ admin_cmd_kick(struct admin_conn *ac, json_t *req)
 		reason = "kicked by the operator";
 	if (json_is_integer(sid)) {
 		c = conn_find((uint64_t)json_integer_value(sid));
-		if (c == NULL || (c->flags & CONN_F_CLOSING))
+		if (c == NULL || conn_closed(c))
 			return admin_error(ADMIN_STATUS_FAILED,
 			    "no session %" JSON_INTEGER_FORMAT,
 			    json_integer_value(sid));

@@ -3,10 +3,12 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -28,25 +30,131 @@
  * monopolise the loop; the rest waits for the end of the pass. */
 #define CONN_LINES_PER_PASS	64
 #define CONN_HASH_BUCKETS	16384
-#define CONN_FLUSH_TIMEOUT	10	/* seconds to flush before closing */
-#define CONN_LINGER_TIMEOUT	2	/* seconds to drain after close */
+/*
+ * Closing is bounded (the contract: a connection being closed is gone,
+ * descriptor included, within 5 seconds): what is queued has
+ * CONN_DRAIN_MS to leave, then the socket lingers (reading and dropping
+ * what the peer still sends, so our close does not turn into a reset
+ * that eats the last reply) for CONN_LINGER_MS, and all of it ends
+ * CONN_CLOSE_MS after the close was decided, however the peer behaves.
+ */
+#define CONN_DRAIN_MS		3000
+#define CONN_LINGER_MS		2000
+#define CONN_CLOSE_MS		4500
 #define CONN_READ_CHUNK		16384	/* a TLS record's worth of payload */
 #define CONN_READS_PER_PASS	4	/* records read per wake-up */
 #define CONN_INPUT_MAX		(1024 * 1024) /* unprocessed input, plus lines */
+/* Replies waiting to be written before the next request is read: enough
+ * to keep a pipelining client busy, small against output_buffer. */
+#define CONN_REPLY_AHEAD	65536
+
+/* Every list a connection can be on, each with its own link and flag. */
+static struct conn_list	 conn_pending = TAILQ_HEAD_INITIALIZER(conn_pending);
+static struct conn_list	 conn_overflow = TAILQ_HEAD_INITIALIZER(conn_overflow);
+static struct conn_list	 conn_flushq = TAILQ_HEAD_INITIALIZER(conn_flushq);
+static struct conn_list	*conn_work;		/* during conn_end_of_pass */
 
 static struct conn	*conn_hash[CONN_HASH_BUCKETS];
 static uint64_t		 conn_next_id = 1;
-static struct conn_list	*conn_work;		/* end-of-pass list */
 static char		*conn_scratch;		/* one line, max_line + 2 */
 static size_t		 conn_scratch_len;
 static unsigned char	 conn_read_buf[CONN_READ_CHUNK];
 
 static void	conn_close_internal(struct conn *, const char *, int);
 
+/*
+ * Debug builds check that a connection's flag and its presence on the
+ * list agree, and that state changes follow the enum's order.
+ */
+#ifdef NETSOCK_DEBUG
+#define CONN_ASSERT_ON(head, c, field, want) do {			\
+	struct conn	*it_;						\
+	bool		 found_ = false;				\
+									\
+	TAILQ_FOREACH(it_, (head), field)				\
+		if (it_ == (c)) {					\
+			found_ = true;					\
+			break;						\
+		}							\
+	assert(found_ == (want));					\
+} while (0)
+#else
+#define CONN_ASSERT_ON(head, c, field, want) do { } while (0)
+#endif
+
+/* Put c on a list unless its flag says it is there already. */
+#define CONN_LIST_ADD(head, c, field, flag) do {			\
+	CONN_ASSERT_ON(head, c, field, ((c)->flags & (flag)) != 0);	\
+	if (!((c)->flags & (flag))) {					\
+		(c)->flags |= (flag);					\
+		TAILQ_INSERT_TAIL(head, c, field);			\
+	}								\
+} while (0)
+
+/* Take c off a list if its flag says it is there. */
+#define CONN_LIST_DEL(head, c, field, flag) do {			\
+	CONN_ASSERT_ON(head, c, field, ((c)->flags & (flag)) != 0);	\
+	if ((c)->flags & (flag)) {					\
+		(c)->flags &= ~(flag);					\
+		TAILQ_REMOVE(head, c, field);				\
+	}								\
+} while (0)
+
+static void
+conn_set_state(struct conn *c, enum conn_state to)
+{
+	/* Forward only; DRAINING is reached from OPEN alone. */
+	assert(to > c->state);
+	assert(to != CONN_STATE_DRAINING || c->state == CONN_STATE_OPEN);
+	c->state = to;
+}
+
+/* Milliseconds on the monotonic clock: deadlines ignore clock changes. */
+static int64_t
+conn_mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* (Re)arm ev to fire at the monotonic time deadline (now if passed). */
+static void
+conn_arm(struct event *ev, int64_t deadline)
+{
+	int64_t		 left = deadline - conn_mono_ms();
+	struct timeval	 tv;
+
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	event_add(ev, &tv);
+}
+
+/* When reading must have got somewhere: the handshake done, or a line. */
+static int64_t
+conn_read_deadline(const struct conn *c)
+{
+	const struct config_limits *lim = &c->srv->cfg->limits;
+
+	if (c->state == CONN_STATE_HANDSHAKE)
+		return c->accepted_mono +
+		    (int64_t)lim->handshake_timeout * 1000;
+	return c->last_line_mono + (int64_t)lim->idle_timeout * 1000;
+}
+
 void
 conn_table_init(void)
 {
 	memset(conn_hash, 0, sizeof(conn_hash));
+}
+
+bool
+conn_has_work(void)
+{
+	return !TAILQ_EMPTY(&conn_pending) || !TAILQ_EMPTY(&conn_overflow);
 }
 
 struct conn *
@@ -102,15 +210,6 @@ conn_log_tls_errors(struct conn *c)
 		    (unsigned long long)c->id, ERR_reason_error_string(e));
 }
 
-/* Reading times out after secs without input (handshake or idle). */
-static void
-conn_watch_input(struct conn *c, int secs)
-{
-	struct timeval	 tv = { secs, 0 };
-
-	event_add(c->rev, secs ? &tv : NULL);
-}
-
 static void	conn_read_event(int, short, void *);
 static void	conn_write_event(int, short, void *);
 
@@ -147,12 +246,14 @@ conn_new(struct server *srv, struct listener *l, int fd,
 	    (size_t)salen : sizeof(c->peer));
 	conn_format_peer(c);
 	c->connected_ms = c->last_input_ms = server_now_ms();
+	c->accepted_mono = c->last_line_mono = conn_mono_ms();
+	c->state = CONN_STATE_HANDSHAKE;
 	outq_init(&c->out);
 	/*
 	 * No read watermark: input is bounded in conn_read() instead, and a
 	 * request parked on the password workers does not stop reading.
 	 */
-	conn_watch_input(c, srv->cfg->limits.handshake_timeout);
+	conn_arm(c->rev, conn_read_deadline(c));
 
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	c->hash_next = conn_hash[c->id % CONN_HASH_BUCKETS];
@@ -179,31 +280,60 @@ fail:
 	return NULL;
 }
 
-/* After output grows: write at the end of the pass, and past
- * output_buffer the peer is not reading. */
+/*
+ * The output stream of a connection, as positions: bytes_out bytes were
+ * queued, of which outq_length() are not written yet; the last reply
+ * ends at reply_end.  Whatever was queued after the last reply is
+ * events; replies before it are what the peer asked for.
+ */
+static size_t
+conn_unread_events(const struct conn *c)
+{
+	size_t		 unwritten = outq_length(&c->out);
+	uint64_t	 after = c->bytes_out - c->reply_end;
+
+	return after < unwritten ? (size_t)after : unwritten;
+}
+
+static size_t
+conn_unsent_replies(const struct conn *c)
+{
+	return outq_length(&c->out) - conn_unread_events(c);
+}
+
+/* Cut off a reader that leaves too many events unread. */
+static void
+conn_cut_off(struct conn *c)
+{
+	char		 id[24];
+	struct log_field f[] = { { "SESSION", id }, { "PEER", c->peer_text } };
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
+	c->srv->stats.slow_readers++;
+	log_emit(LOG_NOTICE, LOG_ID_SLOW_READER, f, 2,
+	    "session=%s event=slow_reader peer=%s", id, c->peer_text);
+	conn_close_internal(c, "output_buffer_full", 0);
+}
+
+/*
+ * After output grows: write it at the end of the pass.  Whether the peer
+ * reads is known only once a write was tried (conn_write); this only
+ * guards memory against a pass that queues far more than it may keep.
+ */
 static void
 conn_check_output(struct conn *c)
 {
-	if (!(c->flags & CONN_F_FLUSH)) {
-		c->flags |= CONN_F_FLUSH;
-		TAILQ_INSERT_TAIL(&c->srv->flushq, c, flush_entry);
-	}
-	if (outq_length(&c->out) <= c->srv->cfg->limits.output_buffer ||
-	    (c->flags & CONN_F_OVERFLOW))
-		return;
-	/* Never close inside a fan-out: mark, and cut off after the pass. */
-	c->flags |= CONN_F_OVERFLOW;
-	if (!(c->flags & CONN_F_PENDING)) {
-		c->flags |= CONN_F_PENDING;
-		TAILQ_INSERT_TAIL(&c->srv->pending, c, pending_entry);
-	}
+	CONN_LIST_ADD(&conn_flushq, c, flush_entry, CONN_F_FLUSH);
+	if (conn_unread_events(c) > 2 * c->srv->cfg->limits.output_buffer)
+		/* Never close inside a fan-out: cut off after the pass. */
+		CONN_LIST_ADD(&conn_overflow, c, overflow_entry,
+		    CONN_F_OVERFLOW);
 }
 
 static int
 conn_can_send(const struct conn *c)
 {
-	return (c->flags & (CONN_F_CLOSING | CONN_F_DRAINING |
-	    CONN_F_OVERFLOW)) == 0 && (c->flags & CONN_F_TLS_DONE);
+	return c->state == CONN_STATE_OPEN && !(c->flags & CONN_F_OVERFLOW);
 }
 
 void
@@ -213,6 +343,7 @@ conn_send(struct conn *c, const void *data, size_t len)
 		return;
 	outq_push_copy(&c->out, data, len);
 	c->bytes_out += len;
+	c->reply_end = c->bytes_out;
 	c->srv->stats.bytes_out += len;
 	conn_check_output(c);
 }
@@ -253,6 +384,19 @@ conn_line_too_long(struct conn *c)
 	conn_close_after_flush(c, "line_too_long");
 }
 
+/*
+ * The peer has sent all it will (EOF or close_notify) and everything it
+ * sent is answered, committed and queued: close once that is written.
+ */
+static void
+conn_check_eof(struct conn *c)
+{
+	if ((c->flags & CONN_F_EOF) && c->state == CONN_STATE_OPEN &&
+	    !(c->flags & (CONN_F_WAITING | CONN_F_OUTPUT_WAIT |
+	    CONN_F_PENDING | CONN_F_INWORK)) && c->uncommitted == 0)
+		conn_close_after_flush(c, "eof");
+}
+
 /* Frame and dispatch up to CONN_LINES_PER_PASS lines. */
 static void
 conn_process_input(struct conn *c)
@@ -269,9 +413,14 @@ conn_process_input(struct conn *c)
 		conn_scratch = xreallocarray(conn_scratch, 1, conn_scratch_len);
 	}
 	for (n = 0; n < CONN_LINES_PER_PASS; n++) {
-		if (c->flags & (CONN_F_CLOSING | CONN_F_DRAINING |
-		    CONN_F_WAITING | CONN_F_OVERFLOW))
+		if (c->state != CONN_STATE_OPEN ||
+		    (c->flags & (CONN_F_WAITING | CONN_F_OVERFLOW)))
 			break;
+		/* Replies wait to be written: the next request waits too. */
+		if (conn_unsent_replies(c) > CONN_REPLY_AHEAD) {
+			c->flags |= CONN_F_OUTPUT_WAIT;
+			break;
+		}
 		p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		frame = proto_frame(p.pos, evbuffer_get_length(in), max_line,
 		    &take);
@@ -287,17 +436,19 @@ conn_process_input(struct conn *c)
 			conn_line_too_long(c);
 			break;
 		}
+		/* A complete line: the idle deadline counts from here. */
+		c->last_line_mono = conn_mono_ms();
+		c->last_input_ms = server_now_ms();
 		if (len > 0)	/* empty lines are ignored */
 			dispatch_line(c, conn_scratch, len);
 		/* The line may hold a password: leave no copy behind. */
 		explicit_bzero(conn_scratch, take);
 	}
 	/* More complete lines waiting: continue after this pass. */
-	if (n == CONN_LINES_PER_PASS && !(c->flags & CONN_F_PENDING) &&
-	    evbuffer_get_length(in) > 0) {
-		c->flags |= CONN_F_PENDING;
-		TAILQ_INSERT_TAIL(&c->srv->pending, c, pending_entry);
-	}
+	if (n == CONN_LINES_PER_PASS && evbuffer_get_length(in) > 0)
+		CONN_LIST_ADD(&conn_pending, c, pending_entry, CONN_F_PENDING);
+	else
+		conn_check_eof(c);
 }
 
 /* Why a TLS call failed for good, as a close reason ("eof" for a peer
@@ -355,7 +506,6 @@ conn_read(struct conn *c)
 	if (got > 0) {
 		c->bytes_in += got;
 		c->srv->stats.bytes_in += got;
-		c->last_input_ms = server_now_ms();
 	}
 	/*
 	 * Lines wait here while a request is parked or the peer sends faster
@@ -369,14 +519,27 @@ conn_read(struct conn *c)
 		conn_close_after_flush(c, "input_flood");
 		return false;
 	}
-	/* What came before an EOF is still answered (and then dropped). */
-	if (got > 0 && !(c->flags & CONN_F_PENDING))
+	/*
+	 * A peer that closes its side after its requests (a half-close, or
+	 * close_notify) still gets every answer: stop reading, answer what
+	 * it sent, then close.  Nothing outstanding: close at once.
+	 */
+	if (reason != NULL && strcmp(reason, "eof") == 0 &&
+	    c->state == CONN_STATE_OPEN && (len > 0 || c->uncommitted > 0 ||
+	    (c->flags & CONN_F_WAITING) || outq_length(&c->out) > 0)) {
+		c->flags |= CONN_F_EOF;
+		event_del(c->rev);
+		reason = NULL;
+	}
+	if (got > 0 && !(c->flags & (CONN_F_PENDING | CONN_F_INWORK)))
 		conn_process_input(c);
+	else
+		conn_check_eof(c);
 	if (reason != NULL) {
 		conn_close_internal(c, reason, 0);
 		return false;
 	}
-	return !(c->flags & CONN_F_CLOSING);
+	return !conn_closed(c);
 }
 
 static void
@@ -387,9 +550,10 @@ conn_handshake(struct conn *c)
 	ERR_clear_error();
 	errno = 0;
 	if ((r = SSL_do_handshake(c->ssl)) == 1) {
-		c->flags |= CONN_F_TLS_DONE;
+		conn_set_state(c, CONN_STATE_OPEN);
 		event_del(c->wev);
-		conn_watch_input(c, c->srv->cfg->limits.idle_timeout);
+		/* The session's idle time counts from its start. */
+		c->last_line_mono = conn_mono_ms();
 		log_debug("session=%llu event=connect peer=%s tls=%s",
 		    (unsigned long long)c->id, c->peer_text,
 		    conn_tls_version(c));
@@ -409,13 +573,18 @@ conn_handshake(struct conn *c)
 	    "tls_handshake_failed"), 0);
 }
 
+/*
+ * Readable, or the read deadline came.  The deadline is re-armed after
+ * every wake-up from what it counts from (accept, the last complete
+ * line), so bytes that complete nothing never push it back.
+ */
 static void
 conn_read_event(int fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (what & EV_TIMEOUT) {
-		if (c->flags & CONN_F_TLS_DONE)
+	if ((what & EV_TIMEOUT) && conn_mono_ms() >= conn_read_deadline(c)) {
+		if (c->state == CONN_STATE_OPEN)
 			conn_close_internal(c, "idle_timeout", 1);
 		else {
 			c->srv->stats.tls_handshake_failures++;
@@ -423,13 +592,35 @@ conn_read_event(int fd, short what, void *arg)
 		}
 		return;
 	}
-	if (!(c->flags & CONN_F_TLS_DONE))
-		conn_handshake(c);
-	else
-		conn_read(c);
+	if (what & EV_READ) {
+		if (c->state == CONN_STATE_HANDSHAKE)
+			conn_handshake(c);
+		else
+			conn_read(c);
+	}
+	if (c->state == CONN_STATE_HANDSHAKE ||
+	    (c->state == CONN_STATE_OPEN && !(c->flags & CONN_F_EOF)))
+		conn_arm(c->rev, conn_read_deadline(c));
 }
 
-/* Write what is queued; false if that closed c. */
+/* Replies have left: requests held back behind them go on. */
+static void
+conn_output_left(struct conn *c)
+{
+	if ((c->flags & CONN_F_OUTPUT_WAIT) &&
+	    conn_unsent_replies(c) <= CONN_REPLY_AHEAD) {
+		c->flags &= ~CONN_F_OUTPUT_WAIT;
+		if (!(c->flags & CONN_F_WAITING))
+			CONN_LIST_ADD(&conn_pending, c, pending_entry,
+			    CONN_F_PENDING);
+	}
+}
+
+/*
+ * Write what is queued; false if that closed c.  A peer that leaves more
+ * than output_buffer bytes of events unread, once a write was tried, is
+ * cut off (it can reconnect and catch up with history).
+ */
 static bool
 conn_write(struct conn *c)
 {
@@ -437,14 +628,24 @@ conn_write(struct conn *c)
 	case OUTQ_DONE:
 		if (!(c->flags & CONN_F_READ_BLOCKED))
 			event_del(c->wev);
-		if (c->flags & CONN_F_DRAINING) {
+		if (c->state == CONN_STATE_DRAINING) {
 			conn_close_internal(c, c->close_reason, 1);
 			return false;
 		}
+		conn_output_left(c);
 		return true;
 	case OUTQ_BLOCKED:
-		if (!(c->flags & CONN_F_DRAINING))
-			event_add(c->wev, NULL);
+		if (c->state == CONN_STATE_DRAINING) {
+			conn_arm(c->wev, c->close_by_mono -
+			    (CONN_CLOSE_MS - CONN_DRAIN_MS));
+			return true;
+		}
+		if (conn_unread_events(c) > c->srv->cfg->limits.output_buffer) {
+			conn_cut_off(c);
+			return false;
+		}
+		event_add(c->wev, NULL);
+		conn_output_left(c);
 		return true;
 	case OUTQ_ERROR:
 	default:
@@ -464,8 +665,10 @@ conn_write_event(int fd, short what, void *arg)
 		conn_close_internal(c, "flush_timeout", 0);
 		return;
 	}
-	if (!(c->flags & CONN_F_TLS_DONE)) {
+	if (c->state == CONN_STATE_HANDSHAKE) {
 		conn_handshake(c);
+		if (c->state == CONN_STATE_OPEN)
+			conn_arm(c->rev, conn_read_deadline(c));
 		return;
 	}
 	if (c->flags & CONN_F_READ_BLOCKED) {
@@ -482,9 +685,8 @@ conn_flush(struct server *srv)
 	struct conn	*c;
 
 	/* Writing was held back during the pass; now one write each. */
-	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
-		TAILQ_REMOVE(&srv->flushq, c, flush_entry);
-		c->flags &= ~CONN_F_FLUSH;
+	while ((c = TAILQ_FIRST(&conn_flushq)) != NULL) {
+		CONN_LIST_DEL(&conn_flushq, c, flush_entry, CONN_F_FLUSH);
 		conn_write(c);
 	}
 	/* Every queue is written or dropped: the pass arena is free. */
@@ -492,10 +694,14 @@ conn_flush(struct server *srv)
 }
 
 /* A closed socket we still read from briefly, so that data the peer had
- * in flight does not turn our close into a reset that eats the reply. */
+ * in flight does not turn our close into a reset that eats the reply.
+ * It keeps its admission slot until the descriptor is really closed. */
 struct conn_linger {
 	struct server		*srv;
+	struct listener		*listener;	/* may be NULL */
+	struct sockaddr_storage	 peer;
 	int			 fd;
+	int64_t			 deadline;	/* monotonic ms */
 	struct event		*ev;
 	TAILQ_ENTRY(conn_linger) entry;
 };
@@ -504,12 +710,18 @@ struct conn_linger {
 static TAILQ_HEAD(, conn_linger) conn_lingers =
     TAILQ_HEAD_INITIALIZER(conn_lingers);
 
-/* A session's descriptor is free again: accepting may resume now, not
- * when the session ended (its socket may have lingered since). */
+/*
+ * A connection's descriptor is closed: its slot in the connection limits
+ * is free, and accepting may resume now, not when the session ended (its
+ * socket may have lingered since).
+ */
 static void
-conn_fd_close(struct server *srv, int fd)
+conn_fd_close(struct server *srv, struct listener *l,
+    const struct sockaddr_storage *peer, int fd)
 {
 	close(fd);
+	listener_release(l, (const struct sockaddr *)peer);
+	srv->stats.connections--;
 	if (srv->accept_paused)
 		server_accept_resume(srv);
 }
@@ -519,7 +731,7 @@ conn_linger_free(struct conn_linger *lg)
 {
 	TAILQ_REMOVE(&conn_lingers, lg, entry);
 	event_free(lg->ev);
-	conn_fd_close(lg->srv, lg->fd);
+	conn_fd_close(lg->srv, lg->listener, &lg->peer, lg->fd);
 	free(lg);
 }
 
@@ -530,31 +742,56 @@ conn_linger_cb(int fd, short what, void *arg)
 	char			 buf[4096];
 	ssize_t			 n;
 
-	if (what & EV_READ) {
+	/* Whatever the peer sends, the deadline stands. */
+	if ((what & EV_READ) && conn_mono_ms() < lg->deadline) {
 		n = read(fd, buf, sizeof(buf));
-		if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR)))
+		if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR))) {
+			conn_arm(lg->ev, lg->deadline);
 			return;
+		}
 	}
 	conn_linger_free(lg);
 }
 
 static void
-conn_linger(struct server *srv, int fd)
+conn_linger(struct conn *c)
 {
+	struct server		*srv = c->srv;
 	struct conn_linger	*lg;
-	struct timeval		 tv = { CONN_LINGER_TIMEOUT, 0 };
+	int64_t			 now = conn_mono_ms();
 
-	if (srv->state == SERVER_DONE || shutdown(fd, SHUT_WR) == -1) {
-		conn_fd_close(srv, fd);
+	if (srv->state == SERVER_DONE || shutdown(c->fd, SHUT_WR) == -1 ||
+	    now >= c->close_by_mono) {
+		conn_fd_close(srv, c->listener, &c->peer, c->fd);
 		return;
 	}
 	lg = xcalloc(1, sizeof(*lg));
 	lg->srv = srv;
-	lg->fd = fd;
-	lg->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST,
+	lg->listener = c->listener;
+	lg->peer = c->peer;
+	lg->fd = c->fd;
+	lg->deadline = now + CONN_LINGER_MS < c->close_by_mono ?
+	    now + CONN_LINGER_MS : c->close_by_mono;
+	lg->ev = event_new(srv->base, c->fd, EV_READ | EV_PERSIST,
 	    conn_linger_cb, lg);
-	event_add(lg->ev, &tv);
+	conn_arm(lg->ev, lg->deadline);
 	TAILQ_INSERT_TAIL(&conn_lingers, lg, entry);
+}
+
+void
+conn_forget_listener(struct listener *l)
+{
+	struct conn_linger	*lg;
+	struct conn		*c;
+	size_t			 i;
+
+	for (i = 0; i < CONN_HASH_BUCKETS; i++)
+		for (c = conn_hash[i]; c != NULL; c = c->hash_next)
+			if (l == NULL || c->listener == l)
+				c->listener = NULL;
+	TAILQ_FOREACH(lg, &conn_lingers, entry)
+		if (l == NULL || lg->listener == l)
+			lg->listener = NULL;
 }
 
 static void
@@ -567,11 +804,27 @@ conn_free_cb(int fd, short what, void *arg)
 	secret_evbuffer_clear(c->in);
 	evbuffer_free(c->in);
 	SSL_free(c->ssl);
-	if (c->flags & CONN_F_DRAINING)
-		conn_linger(c->srv, c->fd);
+	if (c->flags & CONN_F_LINGER)
+		conn_linger(c);
 	else
-		conn_fd_close(c->srv, c->fd);
+		conn_fd_close(c->srv, c->listener, &c->peer, c->fd);
 	free(c);
+}
+
+/* Off every list it is on: nothing will schedule it again. */
+static void
+conn_unlink(struct conn *c)
+{
+	struct server	*srv = c->srv;
+
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	CONN_LIST_DEL(&conn_pending, c, pending_entry, CONN_F_PENDING);
+	if (conn_work != NULL)
+		CONN_LIST_DEL(conn_work, c, work_entry, CONN_F_INWORK);
+	assert(!(c->flags & CONN_F_INWORK));
+	CONN_LIST_DEL(&conn_overflow, c, overflow_entry, CONN_F_OVERFLOW);
+	CONN_LIST_DEL(&conn_flushq, c, flush_entry, CONN_F_FLUSH);
+	conn_hash_remove(c);
 }
 
 static void
@@ -583,24 +836,17 @@ conn_close_internal(struct conn *c, const char *reason, int notify)
 		{ "SESSION", id }, { "PEER", c->peer_text },
 		{ "REASON", reason },
 	};
+	bool		 was_open = c->state >= CONN_STATE_OPEN;
 
-	if (c->flags & CONN_F_CLOSING)
+	if (conn_closed(c))
 		return;
-	c->flags |= CONN_F_CLOSING;
+	if (c->state != CONN_STATE_DRAINING)
+		c->close_by_mono = conn_mono_ms() + CONN_CLOSE_MS;
+	conn_set_state(c, CONN_STATE_CLOSED);
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
 
-	TAILQ_REMOVE(&srv->conns, c, entry);
-	if (c->flags & CONN_F_PENDING)
-		TAILQ_REMOVE(&srv->pending, c, pending_entry);
-	else if (c->flags & CONN_F_INWORK)
-		TAILQ_REMOVE(conn_work, c, pending_entry);
-	c->flags &= ~(CONN_F_PENDING | CONN_F_INWORK);
-	if (c->flags & CONN_F_FLUSH)
-		TAILQ_REMOVE(&srv->flushq, c, flush_entry);
-	c->flags &= ~CONN_F_FLUSH;
-	conn_hash_remove(c);
+	conn_unlink(c);
 	dispatch_closed(c);
-	srv->stats.connections--;
 	log_emit(LOG_INFO, NULL, fields, 3,
 	    "session=%s event=disconnect peer=%s reason=%s", id,
 	    c->peer_text, reason);
@@ -608,14 +854,12 @@ conn_close_internal(struct conn *c, const char *reason, int notify)
 	event_del(c->rev);
 	event_del(c->wev);
 	outq_discard(&c->out);
-	if (notify && (c->flags & CONN_F_TLS_DONE)) {
+	if (notify && was_open) {
 		/* close_notify goes straight to the socket (a socket BIO). */
 		if (SSL_shutdown(c->ssl) < 0)
 			ERR_clear_error();
-		c->flags |= CONN_F_DRAINING;	/* linger on close */
-	} else
-		c->flags &= ~CONN_F_DRAINING;
-	listener_release(c->listener, (struct sockaddr *)&c->peer);
+		c->flags |= CONN_F_LINGER;
+	}
 	event_base_once(srv->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
 
 	if (srv->state == SERVER_STOPPING && TAILQ_EMPTY(&srv->conns))
@@ -631,65 +875,59 @@ conn_close(struct conn *c, const char *reason)
 void
 conn_close_after_flush(struct conn *c, const char *reason)
 {
-	if (c->flags & (CONN_F_CLOSING | CONN_F_DRAINING))
+	if (c->state == CONN_STATE_DRAINING || conn_closed(c))
 		return;
-	if (!(c->flags & CONN_F_TLS_DONE)) {
+	if (c->state == CONN_STATE_HANDSHAKE) {
 		conn_close_internal(c, reason, 0);
 		return;
 	}
-	c->flags |= CONN_F_DRAINING;
+	conn_set_state(c, CONN_STATE_DRAINING);
 	c->close_reason = reason;
+	c->close_by_mono = conn_mono_ms() + CONN_CLOSE_MS;
 	event_del(c->rev);
-	if (c->flags & CONN_F_FLUSH) {
-		TAILQ_REMOVE(&c->srv->flushq, c, flush_entry);
-		c->flags &= ~CONN_F_FLUSH;
-	}
-	/* Whatever the socket does not take now has CONN_FLUSH_TIMEOUT. */
-	if (conn_write(c))
-		event_add(c->wev, &(struct timeval){ CONN_FLUSH_TIMEOUT, 0 });
+	CONN_LIST_DEL(&conn_pending, c, pending_entry, CONN_F_PENDING);
+	CONN_LIST_DEL(&conn_flushq, c, flush_entry, CONN_F_FLUSH);
+	/* Whatever the socket does not take now has CONN_DRAIN_MS. */
+	conn_write(c);
 }
 
 void
 conn_resume(struct conn *c)
 {
 	c->flags &= ~CONN_F_WAITING;
-	if ((c->flags & (CONN_F_CLOSING | CONN_F_PENDING)) == 0 &&
-	    evbuffer_get_length(c->in) > 0) {
-		c->flags |= CONN_F_PENDING;
-		TAILQ_INSERT_TAIL(&c->srv->pending, c, pending_entry);
-	}
+	/* After an EOF the pass also decides whether to close. */
+	if (c->state == CONN_STATE_OPEN && (evbuffer_get_length(c->in) > 0 ||
+	    (c->flags & CONN_F_EOF)))
+		CONN_LIST_ADD(&conn_pending, c, pending_entry, CONN_F_PENDING);
 }
 
+/*
+ * After the pass: cut off who overflowed, then handle the input left
+ * over.  The pending list is taken whole onto a work list of its own
+ * link first, so that handling one connection may schedule any other (or
+ * itself) for the next pass, or close any other, without touching the
+ * list being walked.
+ */
 void
 conn_end_of_pass(struct server *srv)
 {
 	struct conn_list	 work = TAILQ_HEAD_INITIALIZER(work);
 	struct conn		*c;
 
-	/* Take the list: processing may queue connections for next pass. */
-	while ((c = TAILQ_FIRST(&srv->pending)) != NULL) {
-		TAILQ_REMOVE(&srv->pending, c, pending_entry);
-		TAILQ_INSERT_TAIL(&work, c, pending_entry);
-		c->flags = (c->flags & ~CONN_F_PENDING) | CONN_F_INWORK;
+	while ((c = TAILQ_FIRST(&conn_overflow)) != NULL) {
+		CONN_LIST_DEL(&conn_overflow, c, overflow_entry,
+		    CONN_F_OVERFLOW);
+		conn_cut_off(c);
+	}
+	assert(conn_work == NULL);
+	while ((c = TAILQ_FIRST(&conn_pending)) != NULL) {
+		CONN_LIST_DEL(&conn_pending, c, pending_entry, CONN_F_PENDING);
+		CONN_LIST_ADD(&work, c, work_entry, CONN_F_INWORK);
 	}
 	conn_work = &work;
 	while ((c = TAILQ_FIRST(&work)) != NULL) {
-		TAILQ_REMOVE(&work, c, pending_entry);
-		c->flags &= ~CONN_F_INWORK;
-		if (c->flags & CONN_F_OVERFLOW) {
-			char	 id[24];
-			struct log_field f[] = { { "SESSION", id },
-			    { "PEER", c->peer_text } };
-
-			snprintf(id, sizeof(id), "%llu",
-			    (unsigned long long)c->id);
-			srv->stats.slow_readers++;
-			log_emit(LOG_NOTICE, LOG_ID_SLOW_READER, f, 2,
-			    "session=%s event=slow_reader peer=%s", id,
-			    c->peer_text);
-			conn_close_internal(c, "output_buffer_full", 0);
-		} else
-			conn_process_input(c);
+		CONN_LIST_DEL(&work, c, work_entry, CONN_F_INWORK);
+		conn_process_input(c);
 	}
 	conn_work = NULL;
 }
@@ -697,10 +935,8 @@ conn_end_of_pass(struct server *srv)
 void
 conn_apply_limits(struct conn *c)
 {
-	const struct config_limits *lim = &c->srv->cfg->limits;
-
-	if ((c->flags & (CONN_F_TLS_DONE | CONN_F_DRAINING)) == CONN_F_TLS_DONE)
-		conn_watch_input(c, lim->idle_timeout);
+	if (c->state == CONN_STATE_OPEN)
+		conn_arm(c->rev, conn_read_deadline(c));
 }
 
 const char *

@@ -195,7 +195,7 @@ dispatch_auth_done(const struct auth_result *res, void *arg)
 	struct conn	*c = conn_find(res->cookie);
 
 	/* The connection went away meanwhile: nobody to answer. */
-	if (c == NULL || (c->flags & CONN_F_CLOSING))
+	if (c == NULL || conn_closed(c))
 		return;
 	account_auth_done(c, res);
 }

@@ -295,7 +295,7 @@ message_release(struct conn *c)
 		c->flags &= ~CONN_F_WAITING;
 		dispatch_request(c, &req);
 		proto_request_clear(&req);
-		if (c->flags & (CONN_F_WAITING | CONN_F_CLOSING))
+		if ((c->flags & CONN_F_WAITING) || conn_closed(c))
 			return;
 	}
 	conn_resume(c);
@@ -344,7 +344,7 @@ message_commit(struct server *srv)
 			    "the message could not be stored; not sent");
 		/* The sender's last queued message releases it. */
 		if (c != NULL && --c->uncommitted == 0 &&
-		    !(c->flags & CONN_F_CLOSING))
+		    !conn_closed(c))
 			message_release(c);
 		message_queued_free(m);
 	}

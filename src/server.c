@@ -112,7 +112,6 @@ server_listeners_apply(struct server *srv, const struct config *cfg,
     char **cause)
 {
 	struct listener	*keep = NULL, *l, *next, *fresh = NULL;
-	struct conn	*c;
 	size_t		 i;
 	bool		 found;
 
@@ -149,9 +148,7 @@ server_listeners_apply(struct server *srv, const struct config *cfg,
 			keep = l;
 			continue;
 		}
-		TAILQ_FOREACH(c, &srv->conns, entry)
-			if (c->listener == l)
-				c->listener = NULL;
+		conn_forget_listener(l);
 		log_info("closed listener %s", listener_name(l));
 		listener_free(l);
 	}
@@ -330,8 +327,6 @@ server_new(struct config *cfg, const char *config_path, const char *state_dir,
 	srv->state = SERVER_STARTING;
 	srv->stats.started_ms = server_now_ms();
 	TAILQ_INIT(&srv->conns);
-	TAILQ_INIT(&srv->pending);
-	TAILQ_INIT(&srv->flushq);
 	conn_table_init();
 
 	signal(SIGPIPE, SIG_IGN);
@@ -407,7 +402,7 @@ server_run(struct server *srv, void (*ready)(void))
 	 */
 	while (srv->state != SERVER_DONE) {
 		event_base_loop(srv->base, EVLOOP_ONCE |
-		    (TAILQ_EMPTY(&srv->pending) && !dispatch_has_work() ?
+		    (!conn_has_work() && !dispatch_has_work() ?
 		    0 : EVLOOP_NONBLOCK));
 		conn_end_of_pass(srv);
 		dispatch_end_of_pass(srv);
@@ -453,8 +448,7 @@ server_shutdown(struct server *srv, const char *reason)
 		listener_free(l);
 	}
 	srv->listeners = NULL;
-	TAILQ_FOREACH(c, &srv->conns, entry)
-		c->listener = NULL;
+	conn_forget_listener(NULL);
 
 	ev = json_pack("{s:s, s:s}", "type", "shutdown", "reason",
 	    "server shutting down");

@@ -45,8 +45,6 @@ struct server {
 	struct stats		 stats;
 	enum server_state	 state;
 	struct conn_list	 conns;		/* every open connection */
-	struct conn_list	 pending;	/* input left for next pass */
-	struct conn_list	 flushq;	/* output queued this pass */
 	struct event		*sig_term, *sig_int, *sig_hup, *sig_pipe;
 	struct event		*stop_timer;	/* shutdown grace period */
 	struct event		*status_timer;	/* STATUS= refresh */
