@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "auth.h"
+#include "siphash.h"
 #include "xmalloc.h"
 
 #define AUTH_PREFIX		"$scrypt$"
@@ -43,6 +44,7 @@
 #define AUTH_MAXMEM_CAP		((uint64_t)2 << 30)
 
 #define AUTH_MAX_THREADS	64
+#define AUTH_OWNER_BUCKETS	256	/* owners in flight: few (<= pending) */
 
 /* The cost fields of a stored hash, in order, with what we accept. */
 static const struct auth_cost_field {
@@ -64,9 +66,20 @@ struct auth_parsed {
 	unsigned char	 key[AUTH_KEY_LEN];
 };
 
+/*
+ * Jobs in flight for one owner.  Touched only on the loop thread (submit
+ * and delivery), so it needs no lock.
+ */
+struct auth_owner {
+	char			*key;
+	int			 jobs;
+	struct auth_owner	*next;
+};
+
 /* One job, which becomes its own result when the worker is done. */
 struct auth_work {
 	TAILQ_ENTRY(auth_work)	 entry;
+	struct auth_owner	*owner;		/* NULL: not counted */
 	char			*verify_pw;
 	size_t			 verify_len;
 	char			*stored_hash;	/* NULL: the dummy */
@@ -90,6 +103,9 @@ struct auth {
 	void			*arg;
 	pthread_t		*threads;
 	int			 nthreads;
+	size_t			 max_pending;
+	struct auth_owner	*owners[AUTH_OWNER_BUCKETS];	/* loop only */
+	uint8_t			 owner_key[SIPHASH_KEY_LEN];	/* random */
 
 	pthread_mutex_t		 lock;		/* protects all below */
 	pthread_cond_t		 cond;		/* job queued, or stopping */
@@ -349,6 +365,63 @@ auth_work_free(struct auth_work *w)
 	free(w);
 }
 
+/* The slot of owner key (keyed hash: clients choose their addresses). */
+static struct auth_owner **
+auth_owner_slot(struct auth *a, const char *key)
+{
+	struct auth_owner	**pp;
+	uint64_t		  h;
+
+	h = siphash24(a->owner_key, key, strlen(key));
+	for (pp = &a->owners[h % AUTH_OWNER_BUCKETS]; *pp != NULL;
+	    pp = &(*pp)->next) {
+		if (strcmp((*pp)->key, key) == 0)
+			break;
+	}
+	return pp;
+}
+
+bool
+auth_owner_full(struct auth *a, const char *owner)
+{
+	struct auth_owner	*o;
+
+	if (owner == NULL)
+		return false;
+	o = *auth_owner_slot(a, owner);
+	return o != NULL && o->jobs >= AUTH_MAX_PER_OWNER;
+}
+
+/* Count one more job for key (loop thread). */
+static struct auth_owner *
+auth_owner_get(struct auth *a, const char *key)
+{
+	struct auth_owner	**pp, *o;
+
+	pp = auth_owner_slot(a, key);
+	if ((o = *pp) == NULL) {
+		o = xcalloc(1, sizeof *o);
+		o->key = xstrdup(key);
+		*pp = o;
+	}
+	o->jobs++;
+	return o;
+}
+
+/* One job of o is over (delivered or dropped); loop thread. */
+static void
+auth_owner_put(struct auth *a, struct auth_owner *o)
+{
+	struct auth_owner	**pp;
+
+	if (o == NULL || --o->jobs > 0)
+		return;
+	pp = auth_owner_slot(a, o->key);
+	*pp = o->next;
+	free(o->key);
+	free(o);
+}
+
 /* Worker side: do the job.  No libevent here. */
 static void
 auth_work_run(struct auth *a, struct auth_work *w)
@@ -439,6 +512,9 @@ auth_done_cb(evutil_socket_t fd, short what, void *arg)
 		pthread_mutex_lock(&a->lock);
 		a->pending--;
 		pthread_mutex_unlock(&a->lock);
+		/* Before the callback, which may submit this owner's next. */
+		auth_owner_put(a, w->owner);
+		w->owner = NULL;
 		a->done(&w->result, a->arg);
 		auth_work_free(w);
 	}
@@ -479,6 +555,8 @@ auth_new(struct event_base *base, int nthreads, int log2_n,
 	a->done = done;
 	a->arg = arg;
 	a->log2_n = log2_n;
+	a->max_pending = (size_t)nthreads * AUTH_PENDING_PER_THREAD;
+	siphash_key_random(a->owner_key);
 	TAILQ_INIT(&a->jobs);
 	TAILQ_INIT(&a->results);
 	pthread_mutex_init(&a->lock, NULL);
@@ -515,10 +593,12 @@ auth_free(struct auth *a)
 
 	while ((w = TAILQ_FIRST(&a->jobs)) != NULL) {
 		TAILQ_REMOVE(&a->jobs, w, entry);
+		auth_owner_put(a, w->owner);
 		auth_work_free(w);
 	}
 	while ((w = TAILQ_FIRST(&a->results)) != NULL) {
 		TAILQ_REMOVE(&a->results, w, entry);
+		auth_owner_put(a, w->owner);
 		auth_work_free(w);
 	}
 	if (a->ev != NULL)
@@ -549,6 +629,8 @@ auth_submit(struct auth *a, const struct auth_job *job)
 
 	if (job->verify_password == NULL && job->hash_password == NULL)
 		return -1;
+	if (auth_owner_full(a, job->owner))
+		return -1;
 
 	w = xcalloc(1, sizeof *w);
 	w->result.cookie = job->cookie;
@@ -566,12 +648,15 @@ auth_submit(struct auth *a, const struct auth_job *job)
 	}
 
 	pthread_mutex_lock(&a->lock);
-	if (a->stopping || a->pending >= AUTH_MAX_PENDING) {
+	if (a->stopping || a->pending >= a->max_pending) {
 		pthread_mutex_unlock(&a->lock);
 		auth_work_free(w);
 		return -1;
 	}
 	w->log2_n = a->log2_n;
+	/* Counted before a worker can see it; uncounted on delivery. */
+	if (job->owner != NULL)
+		w->owner = auth_owner_get(a, job->owner);
 	TAILQ_INSERT_TAIL(&a->jobs, w, entry);
 	a->pending++;
 	pthread_cond_signal(&a->cond);

@@ -13,10 +13,19 @@
  * hashes verify with ln 1..24, r 1..32, p 1..16 as long as scrypt needs
  * at most 2 GiB; anything else, or non-canonical base64, is "failed".
  *
+ * Bounds: at most AUTH_PENDING_PER_THREAD jobs per worker are pending at
+ * once (queued, running or not yet delivered), and at most
+ * AUTH_MAX_PER_OWNER of them for one owner (the caller's key for whoever
+ * is charged: a remote address).  Jobs run in the order submitted, so a
+ * job waits behind at most AUTH_MAX_PER_OWNER jobs of any one owner: each
+ * address gets its share of the workers, however many connections it
+ * opens.  The owner's count drops when the job's result is delivered,
+ * whether or not its connection still exists.
+ *
  * Threads: the workers wake the loop with event_active() on an event of
  * base, so the program must call evthread_use_pthreads() BEFORE creating
- * base.  Everything else (auth_new, auth_submit, auth_set_cost,
- * auth_pending, auth_free) is called on the loop thread.
+ * base.  Everything else (auth_new, auth_submit, auth_owner_full,
+ * auth_set_cost, auth_pending, auth_free) is called on the loop thread.
  */
 #ifndef NETSOCK_AUTH_H
 #define NETSOCK_AUTH_H
@@ -32,7 +41,9 @@ struct auth;
 #define AUTH_MIN_LOG2_N		10
 #define AUTH_MAX_LOG2_N		20
 #define AUTH_WORKER_NICE	19	/* workers yield to the event loop */
-#define AUTH_MAX_PENDING	10000	/* auth_submit refuses beyond */
+#define AUTH_PENDING_PER_THREAD	64	/* auth_submit refuses beyond
+					   this many per worker */
+#define AUTH_MAX_PER_OWNER	4	/* jobs in flight for one owner */
 
 /* What a job asks for: a verification, a new hash, or both (passwd). */
 struct auth_job {
@@ -43,6 +54,8 @@ struct auth_job {
 	const char	*hash_password;	/* NULL: no new hash */
 	size_t		 hash_len;
 	uint64_t	 cookie;	/* handed back unchanged */
+	const char	*owner;		/* who is charged (copied); NULL:
+					   nobody (the admin channel) */
 };
 
 struct auth_result {
@@ -83,11 +96,14 @@ void		 auth_free(struct auth *a);
  */
 void		 auth_set_cost(struct auth *a, int log2_n);
 /*
- * Queue a job; passwords and stored_hash are copied (passwords wiped
- * after use).  -1 if the job asks for nothing or AUTH_MAX_PENDING jobs are
- * already pending.
+ * Queue a job; passwords, stored_hash and owner are copied (passwords
+ * wiped after use).  -1 if the job asks for nothing, the pool is full
+ * (AUTH_PENDING_PER_THREAD per worker) or the job's owner has
+ * AUTH_MAX_PER_OWNER jobs in flight.
  */
 int		 auth_submit(struct auth *a, const struct auth_job *job);
+/* owner has AUTH_MAX_PER_OWNER jobs in flight: its next one is refused. */
+bool		 auth_owner_full(struct auth *a, const char *owner);
 /* Jobs queued, running or not yet delivered, for stats and back-pressure. */
 size_t		 auth_pending(struct auth *a);
 

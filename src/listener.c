@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "siphash.h"
 #include "xmalloc.h"
@@ -36,18 +37,44 @@ struct listener {
 	struct listener		*next;
 };
 
-/* Open connections per remote address, for max_per_ip. */
+/*
+ * Open connections per remote address, for max_per_ip.  The limit counts
+ * a network (ratelimit_addr_key: an IPv6 /64 by default); each exact
+ * address remembers the network it was counted under, so a release
+ * finds the same entry even if a reload changed limits.ipv6_prefix in
+ * between.  Only admitted connections create entries, and an entry goes
+ * with its last connection: both tables hold at most one entry per open
+ * connection.
+ */
+struct listener_net {
+	char			 key[RATELIMIT_ADDR_KEY_LEN];
+	int			 count;
+	struct listener_net	*next;
+};
+
 struct listener_addr {
 	unsigned char		 addr[16];
 	int			 family;
 	int			 count;
+	struct listener_net	*net;
 	struct listener_addr	*next;
 };
 
 static struct listener_addr	*listener_addrs[LISTENER_ADDR_BUCKETS];
+static struct listener_net	*listener_nets[LISTENER_ADDR_BUCKETS];
 /* Keyed: an IPv6 peer picks its address from a whole prefix. */
 static uint8_t			 listener_addr_hash_key[SIPHASH_KEY_LEN];
 static bool			 listener_addr_hash_keyed;
+
+static uint64_t
+listener_hash(const void *data, size_t len)
+{
+	if (!listener_addr_hash_keyed) {
+		siphash_key_random(listener_addr_hash_key);
+		listener_addr_hash_keyed = true;
+	}
+	return siphash24(listener_addr_hash_key, data, len);
+}
 
 /* The address bytes of sa (no port), for the per-address table. */
 static size_t
@@ -65,39 +92,81 @@ static struct listener_addr **
 listener_addr_slot(const struct sockaddr *sa, unsigned char *key, size_t *len)
 {
 	struct listener_addr	**pp;
-	uint64_t		  h;
 
-	if (!listener_addr_hash_keyed) {
-		siphash_key_random(listener_addr_hash_key);
-		listener_addr_hash_keyed = true;
-	}
 	*len = listener_addr_key(sa, key);
-	h = siphash24(listener_addr_hash_key, key, *len);
-	pp = &listener_addrs[h % LISTENER_ADDR_BUCKETS];
+	pp = &listener_addrs[listener_hash(key, *len) % LISTENER_ADDR_BUCKETS];
 	while (*pp != NULL && ((*pp)->family != sa->sa_family ||
 	    memcmp((*pp)->addr, key, *len) != 0))
 		pp = &(*pp)->next;
 	return pp;
 }
 
-/* Count a new connection from sa unless that passes max_per_ip. */
+static struct listener_net **
+listener_net_slot(const char *key)
+{
+	struct listener_net	**pp;
+
+	pp = &listener_nets[listener_hash(key, strlen(key)) %
+	    LISTENER_ADDR_BUCKETS];
+	while (*pp != NULL && strcmp((*pp)->key, key) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* The network entry for a new address, created (count 0) if need be. */
+static struct listener_net *
+listener_net_get(const struct sockaddr *sa, int ipv6_prefix)
+{
+	struct listener_net	**pp, *n;
+	char			  key[RATELIMIT_ADDR_KEY_LEN];
+
+	ratelimit_addr_key(sa, ipv6_prefix, key, sizeof(key));
+	pp = listener_net_slot(key);
+	if ((n = *pp) == NULL) {
+		n = xcalloc(1, sizeof(*n));
+		memcpy(n->key, key, sizeof(n->key));
+		*pp = n;
+	}
+	return n;
+}
+
+static void
+listener_net_put(struct listener_net *n)
+{
+	struct listener_net	**pp;
+
+	if (n->count > 0)
+		return;
+	pp = listener_net_slot(n->key);
+	*pp = n->next;
+	free(n);
+}
+
+/* Count a new connection from sa unless its network is at max_per_ip. */
 static bool
-listener_addr_admit(const struct sockaddr *sa, int max_per_ip)
+listener_addr_admit(const struct sockaddr *sa, int max_per_ip,
+    int ipv6_prefix)
 {
 	struct listener_addr	**pp, *a;
+	struct listener_net	 *n;
 	unsigned char		  key[16];
 	size_t			  len;
 
 	pp = listener_addr_slot(sa, key, &len);
-	if ((a = *pp) == NULL) {
+	n = (a = *pp) != NULL ? a->net : listener_net_get(sa, ipv6_prefix);
+	if (n->count >= max_per_ip) {
+		listener_net_put(n);
+		return false;
+	}
+	if (a == NULL) {
 		a = xcalloc(1, sizeof(*a));
 		memcpy(a->addr, key, len);
 		a->family = sa->sa_family;
+		a->net = n;
 		*pp = a;
 	}
-	if (a->count >= max_per_ip)
-		return false;
 	a->count++;
+	n->count++;
 	return true;
 }
 
@@ -113,6 +182,8 @@ listener_release(struct listener *l, const struct sockaddr *sa)
 	pp = listener_addr_slot(sa, key, &len);
 	if ((a = *pp) == NULL)
 		return;
+	a->net->count--;
+	listener_net_put(a->net);
 	if (--a->count <= 0) {
 		*pp = a->next;
 		free(a);
@@ -123,6 +194,7 @@ void
 listener_addr_table_free(void)
 {
 	struct listener_addr	*a, *next;
+	struct listener_net	*n, *nnext;
 	size_t			 i;
 
 	for (i = 0; i < LISTENER_ADDR_BUCKETS; i++) {
@@ -131,6 +203,11 @@ listener_addr_table_free(void)
 			free(a);
 		}
 		listener_addrs[i] = NULL;
+		for (n = listener_nets[i]; n != NULL; n = nnext) {
+			nnext = n->next;
+			free(n);
+		}
+		listener_nets[i] = NULL;
 	}
 }
 
@@ -152,7 +229,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	if (!listener_addr_admit(sa, lim->max_per_ip)) {
+	if (!listener_addr_admit(sa, lim->max_per_ip, lim->ipv6_prefix)) {
 		srv->stats.connections_rejected++;
 		close(fd);
 		return;

@@ -1,7 +1,8 @@
 /*
  * listener: the TCP listening sockets from the configuration (or passed by
  * systemd), and admission control that runs before any TLS work:
- * max_connections in total and max_per_ip per remote address.
+ * max_connections in total and max_per_ip per remote address (an IPv6
+ * address counted by its limits.ipv6_prefix, see ratelimit_addr_key).
  */
 #ifndef NETSOCK_LISTENER_H
 #define NETSOCK_LISTENER_H

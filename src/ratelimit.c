@@ -1,9 +1,13 @@
-/* ratelimit: token buckets and a bounded, LRU-evicting table of them. */
+/* ratelimit: token buckets, a bounded table of them, per-address keys. */
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,12 +22,20 @@
  */
 #define RATELIMIT_EPSILON	1e-9
 
+/*
+ * Entries looked at per insert, from the tail of the list, for ones that
+ * have refilled and may go; those that stay move to the head, so the sweep
+ * goes round the whole table like a clock hand and a key that takes long
+ * to refill cannot hide the others behind it.
+ */
+#define RATELIMIT_SWEEP		8
+
 struct ratelimit_entry {
 	char				*key;
 	uint64_t			 hash;
 	struct ratelimit		 bucket;
 	struct ratelimit_entry		*chain;		/* next in hash bucket */
-	TAILQ_ENTRY(ratelimit_entry)	 lru;		/* head: most recent */
+	TAILQ_ENTRY(ratelimit_entry)	 lru;		/* sweep order */
 };
 TAILQ_HEAD(ratelimit_lru, ratelimit_entry);
 
@@ -193,21 +205,36 @@ ratelimit_table_drop_if_full(struct ratelimit_table *t,
 }
 
 /*
- * Keep memory bounded under address churn without a timer: every insert
- * looks at the least recently touched entry and drops it if it has
- * refilled completely.  O(1) per call.
+ * Keep memory bounded under key churn without a timer: look at a few
+ * entries at the tail and drop those that have refilled completely; the
+ * others go to the head.  O(RATELIMIT_SWEEP) per call.  Nothing that is
+ * still refilling is ever dropped.
  */
 static void
 ratelimit_table_sweep(struct ratelimit_table *t, int64_t now_ms)
 {
 	struct ratelimit_entry	*e;
+	int			 n;
 
-	if ((e = TAILQ_LAST(&t->lru, ratelimit_lru)) == NULL)
-		return;
-	ratelimit_refill(&e->bucket, now_ms);
-	ratelimit_table_drop_if_full(t, e);
+	for (n = 0; n < RATELIMIT_SWEEP &&
+	    (e = TAILQ_LAST(&t->lru, ratelimit_lru)) != NULL; n++) {
+		ratelimit_refill(&e->bucket, now_ms);
+		if (!ratelimit_table_drop_if_full(t, e))
+			ratelimit_table_touch(t, e);
+	}
 }
 
+/* No room for a new key, even after dropping what has refilled. */
+static bool
+ratelimit_table_saturated(struct ratelimit_table *t, int64_t now_ms)
+{
+	if (t->size < t->max_entries)
+		return false;
+	ratelimit_table_sweep(t, now_ms);
+	return t->size >= t->max_entries;
+}
+
+/* NULL when the table is saturated: evicting would forgive someone. */
 static struct ratelimit_entry *
 ratelimit_table_insert(struct ratelimit_table *t, const char *key,
     int limit, int64_t window_ms, int64_t now_ms)
@@ -215,9 +242,8 @@ ratelimit_table_insert(struct ratelimit_table *t, const char *key,
 	struct ratelimit_entry	*e, **slot;
 
 	ratelimit_table_sweep(t, now_ms);
-	/* Evicting only ever forgives: the key starts full next time. */
 	if (t->size >= t->max_entries)
-		ratelimit_table_remove(t, TAILQ_LAST(&t->lru, ratelimit_lru));
+		return NULL;
 
 	e = xcalloc(1, sizeof *e);
 	e->key = xstrdup(key);
@@ -239,6 +265,7 @@ ratelimit_table_unlimited(int limit, int64_t window_ms)
 	return limit <= 0 || window_ms <= 0;
 }
 
+/* An unknown key is allowed unless the table could not count it. */
 bool
 ratelimit_table_check(struct ratelimit_table *t, const char *key,
     int limit, int64_t window_ms, int64_t now_ms)
@@ -248,7 +275,7 @@ ratelimit_table_check(struct ratelimit_table *t, const char *key,
 	if (ratelimit_table_unlimited(limit, window_ms))
 		return true;
 	if ((e = ratelimit_table_find(t, key)) == NULL)
-		return true;
+		return !ratelimit_table_saturated(t, now_ms);
 	ratelimit_table_refresh(e, limit, window_ms, now_ms);
 	if (ratelimit_table_drop_if_full(t, e))
 		return true;
@@ -256,20 +283,38 @@ ratelimit_table_check(struct ratelimit_table *t, const char *key,
 	return ratelimit_has_token(&e->bucket);
 }
 
-void
+bool
 ratelimit_table_hit(struct ratelimit_table *t, const char *key,
     int limit, int64_t window_ms, int64_t now_ms)
 {
 	struct ratelimit_entry	*e;
 
 	if (ratelimit_table_unlimited(limit, window_ms))
-		return;
+		return true;
 	if ((e = ratelimit_table_find(t, key)) != NULL) {
 		ratelimit_table_refresh(e, limit, window_ms, now_ms);
 		ratelimit_table_touch(t, e);
-	} else
-		e = ratelimit_table_insert(t, key, limit, window_ms, now_ms);
+	} else if ((e = ratelimit_table_insert(t, key, limit, window_ms,
+	    now_ms)) == NULL)
+		return false;
 	ratelimit_consume(&e->bucket);
+	return true;
+}
+
+void
+ratelimit_table_refund(struct ratelimit_table *t, const char *key,
+    int limit, int64_t window_ms, int64_t now_ms)
+{
+	struct ratelimit_entry	*e;
+
+	if (ratelimit_table_unlimited(limit, window_ms) ||
+	    (e = ratelimit_table_find(t, key)) == NULL)
+		return;
+	ratelimit_table_refresh(e, limit, window_ms, now_ms);
+	e->bucket.tokens += 1.0;
+	if (e->bucket.tokens > e->bucket.burst)
+		e->bucket.tokens = e->bucket.burst;
+	ratelimit_table_drop_if_full(t, e);
 }
 
 void
@@ -298,4 +343,54 @@ ratelimit_table_free(struct ratelimit_table *t)
 		ratelimit_table_remove(t, e);
 	free(t->buckets);
 	free(t);
+}
+
+/* Clear the host bits of an IPv6 address past its first prefix bits. */
+static void
+ratelimit_addr_mask(struct in6_addr *a, int prefix)
+{
+	int	i, bits;
+
+	for (i = 0; i < 16; i++) {
+		bits = prefix - 8 * i;
+		if (bits >= 8)
+			continue;
+		a->s6_addr[i] &= bits <= 0 ? 0 : (uint8_t)(0xff << (8 - bits));
+	}
+}
+
+int
+ratelimit_addr_key(const struct sockaddr *sa, int ipv6_prefix, char *buf,
+    size_t len)
+{
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+	char			 text[INET6_ADDRSTRLEN];
+
+	if (len > 0)
+		buf[0] = '\0';
+	if (sa->sa_family == AF_INET) {
+		memcpy(&sin, sa, sizeof sin);
+		inet_ntop(AF_INET, &sin.sin_addr, text, sizeof text);
+		snprintf(buf, len, "%s", text);
+		return 0;
+	}
+	if (sa->sa_family != AF_INET6)
+		return -1;
+	memcpy(&sin6, sa, sizeof sin6);
+	/* A dual-stack socket shows IPv4 peers this way: still IPv4. */
+	if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
+		inet_ntop(AF_INET, &sin6.sin6_addr.s6_addr[12], text,
+		    sizeof text);
+		snprintf(buf, len, "%s", text);
+		return 0;
+	}
+	if (ipv6_prefix < 0)
+		ipv6_prefix = 0;
+	if (ipv6_prefix > 128)
+		ipv6_prefix = 128;
+	ratelimit_addr_mask(&sin6.sin6_addr, ipv6_prefix);
+	inet_ntop(AF_INET6, &sin6.sin6_addr, text, sizeof text);
+	snprintf(buf, len, "%s/%d", text, ipv6_prefix);
+	return 0;
 }

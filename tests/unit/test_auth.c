@@ -534,6 +534,79 @@ test_pool_rejects_bad_arguments(void **state)
 	auth_free(NULL);
 }
 
+/*
+ * One owner (a remote address) has at most AUTH_MAX_PER_OWNER jobs in
+ * flight; others are not affected; the count drops on delivery.
+ */
+static void
+test_pool_owner_in_flight_bounded(void **state)
+{
+	struct pool_state	*ps = *state;
+	struct auth		*a;
+	struct auth_job		 job;
+	int			 i, n = 0;
+
+	a = auth_new(ps->base, 1, TEST_LN, pool_done, ps);
+	assert_non_null(a);
+	for (i = 0; i < AUTH_MAX_PER_OWNER; i++) {
+		assert_false(auth_owner_full(a, "192.0.2.1"));
+		pool_job(&job, POOL_VERIFY_UNKNOWN, NULL);
+		job.owner = "192.0.2.1";
+		job.cookie = COOKIE_BASE + n++;
+		assert_int_equal(auth_submit(a, &job), 0);
+	}
+	assert_true(auth_owner_full(a, "192.0.2.1"));
+	assert_int_equal(auth_submit(a, &job), -1);
+	/* Another owner, and the admin channel (no owner), still go. */
+	assert_false(auth_owner_full(a, "192.0.2.2"));
+	assert_false(auth_owner_full(a, NULL));
+	job.owner = "192.0.2.2";
+	job.cookie = COOKIE_BASE + n++;
+	assert_int_equal(auth_submit(a, &job), 0);
+	job.owner = NULL;
+	job.cookie = COOKIE_BASE + n++;
+	assert_int_equal(auth_submit(a, &job), 0);
+	assert_int_equal(auth_pending(a), n);
+
+	/* Delivered: the owner may submit again. */
+	pool_run(ps, n);
+	assert_false(auth_owner_full(a, "192.0.2.1"));
+	job.owner = "192.0.2.1";
+	job.cookie = COOKIE_BASE + n++;
+	assert_int_equal(auth_submit(a, &job), 0);
+	pool_run(ps, n);
+	auth_free(a);
+}
+
+/* At most AUTH_PENDING_PER_THREAD jobs per worker wait at once. */
+static void
+test_pool_pending_bounded_per_worker(void **state)
+{
+	struct pool_state	*ps = *state;
+	struct auth		*a;
+	struct auth_job		 job;
+	char			 owner[32];
+	int			 i;
+
+	a = auth_new(ps->base, 2, TEST_LN, pool_done, ps);
+	assert_non_null(a);
+	/* Many owners, so that only the pool's bound can refuse. */
+	for (i = 0; i < 2 * AUTH_PENDING_PER_THREAD; i++) {
+		pool_job(&job, POOL_HASH, NULL);
+		snprintf(owner, sizeof owner, "198.51.100.%d", i % 200);
+		job.owner = owner;
+		job.cookie = COOKIE_BASE + POOL_MAX + i;
+		assert_int_equal(auth_submit(a, &job), 0);
+	}
+	assert_int_equal(auth_submit(a, &job), -1);
+	job.owner = NULL;
+	assert_int_equal(auth_submit(a, &job), -1);
+	assert_int_equal(auth_pending(a), 2 * AUTH_PENDING_PER_THREAD);
+	/* Freed with everything pending: no callback, nothing leaked. */
+	auth_free(a);
+	assert_int_equal(ps->ncalls, 0);
+}
+
 int
 main(void)
 {
@@ -560,6 +633,12 @@ main(void)
 		    pool_setup, pool_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pool_rejects_bad_arguments,
+		    pool_setup, pool_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pool_owner_in_flight_bounded,
+		    pool_setup, pool_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pool_pending_bounded_per_worker,
 		    pool_setup, pool_teardown),
 	};
 
