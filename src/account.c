@@ -22,18 +22,42 @@
 #include "store.h"
 #include "xmalloc.h"
 
-/* Keys remembered per limiter; the oldest is forgiven first. */
+/*
+ * Password checks (login, passwd) are limited per address and per account
+ * (limits.login_failures_per_minute each), charged when the request
+ * arrives and given back when the password turns out right, so what stays
+ * charged is failures and checks still running; registrations per address
+ * (limits.registrations_per_hour).  Every address is a network key
+ * (ratelimit_addr_key).  The account's limit binds only addresses that
+ * failed a check within the last minute (account_fail_recent): failures
+ * from elsewhere never lock an owner out of an address that has not
+ * failed, yet each address trying an account under attack gets one guess
+ * a minute.  Hashes in flight per address are bounded by the auth pool.
+ * A table full of keys still limited fails closed (ratelimit.h); it is
+ * charged only for checks that reached the workers, which caps how fast
+ * anyone can fill it.
+ */
 #define ACCOUNT_LIMIT_KEYS	65536
+#define ACCOUNT_WINDOW_MS	60000
+#define ACCOUNT_REG_WINDOW_MS	(3600 * 1000)
 
 static struct ratelimit_table	*account_fail_by_addr;
 static struct ratelimit_table	*account_fail_by_user;
+static struct ratelimit_table	*account_fail_recent;	/* 1 per window */
 static struct ratelimit_table	*account_reg_by_addr;
+
+/* What one password check is charged to. */
+struct account_keys {
+	char	 addr[RATELIMIT_ADDR_KEY_LEN];
+	char	 user[PROTO_USER_MAX + 2];
+};
 
 void
 account_init(void)
 {
 	account_fail_by_addr = ratelimit_table_new(ACCOUNT_LIMIT_KEYS);
 	account_fail_by_user = ratelimit_table_new(ACCOUNT_LIMIT_KEYS);
+	account_fail_recent = ratelimit_table_new(ACCOUNT_LIMIT_KEYS);
 	account_reg_by_addr = ratelimit_table_new(ACCOUNT_LIMIT_KEYS);
 }
 
@@ -42,21 +66,18 @@ account_free(void)
 {
 	ratelimit_table_free(account_fail_by_addr);
 	ratelimit_table_free(account_fail_by_user);
+	ratelimit_table_free(account_fail_recent);
 	ratelimit_table_free(account_reg_by_addr);
 	account_fail_by_addr = account_fail_by_user = NULL;
-	account_reg_by_addr = NULL;
+	account_fail_recent = account_reg_by_addr = NULL;
 }
 
-/* The remote address without the port: the key of per-address limits. */
+/* The remote address as every per-address limit counts it. */
 static void
 account_addr_key(const struct conn *c, char *buf, size_t len)
 {
-	if (c->peer.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-		    &c->peer)->sin6_addr, buf, (socklen_t)len);
-	else
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)
-		    &c->peer)->sin_addr, buf, (socklen_t)len);
+	ratelimit_addr_key((const struct sockaddr *)&c->peer,
+	    c->srv->cfg->limits.ipv6_prefix, buf, len);
 }
 
 static void
@@ -67,6 +88,106 @@ account_user_key(const char *name, char *buf, size_t len)
 	for (i = 0; name[i] != '\0' && i + 1 < len; i++)
 		buf[i] = (char)tolower((unsigned char)name[i]);
 	buf[i] = '\0';
+}
+
+static void
+account_keys(const struct conn *c, const char *user, struct account_keys *k)
+{
+	account_addr_key(c, k->addr, sizeof(k->addr));
+	account_user_key(user, k->user, sizeof(k->user));
+}
+
+static void
+account_rate_limited(struct conn *c, const json_t *ref, const char *why)
+{
+	c->srv->stats.rate_limited++;
+	dispatch_fail(c, ref, PROTO_ERR_RATE_LIMITED, "%s", why);
+}
+
+/*
+ * May a password check for the account of k run now from c's address?
+ * If not, rate_limited is answered.
+ */
+static bool
+account_check_allowed(struct conn *c, const json_t *ref,
+    const struct account_keys *k)
+{
+	int	 limit = c->srv->cfg->limits.login_failures_per_minute;
+	int64_t	 now = server_now_ms();
+
+	if (!ratelimit_table_check(account_fail_by_addr, k->addr, limit,
+	    ACCOUNT_WINDOW_MS, now)) {
+		account_rate_limited(c, ref, "too many failed password checks "
+		    "from your address; try again in a minute");
+		return false;
+	}
+	if (!ratelimit_table_check(account_fail_by_user, k->user, limit,
+	    ACCOUNT_WINDOW_MS, now) && !ratelimit_table_check(
+	    account_fail_recent, k->addr, 1, ACCOUNT_WINDOW_MS, now)) {
+		account_rate_limited(c, ref, "too many failed logins for this "
+		    "account; try again in a minute");
+		return false;
+	}
+	if (auth_owner_full(c->srv->auth, k->addr)) {
+		account_rate_limited(c, ref, "too many password checks under "
+		    "way from your address; wait for their answers");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Charge a check that went to the workers.  The account's bucket gives a
+ * token if it has one (a clean address passes without); *charged_user
+ * says whether it did, so that only a token taken is given back.
+ */
+static void
+account_check_charge(struct conn *c, const struct account_keys *k,
+    bool *charged_user)
+{
+	int	 limit = c->srv->cfg->limits.login_failures_per_minute;
+	int64_t	 now = server_now_ms();
+
+	ratelimit_table_hit(account_fail_by_addr, k->addr, limit,
+	    ACCOUNT_WINDOW_MS, now);
+	*charged_user = ratelimit_table_check(account_fail_by_user, k->user,
+	    limit, ACCOUNT_WINDOW_MS, now) && ratelimit_table_hit(
+	    account_fail_by_user, k->user, limit, ACCOUNT_WINDOW_MS, now);
+}
+
+/* The password was right: give back what its check was charged. */
+static void
+account_check_passed(struct conn *c, const struct dispatch_wait *w)
+{
+	struct account_keys	 k;
+	int			 limit;
+	int64_t			 now = server_now_ms();
+
+	limit = c->srv->cfg->limits.login_failures_per_minute;
+	account_keys(c, w->auth_user, &k);
+	ratelimit_table_refund(account_fail_by_addr, k.addr, limit,
+	    ACCOUNT_WINDOW_MS, now);
+	if (w->auth_charged_user)
+		ratelimit_table_refund(account_fail_by_user, k.user, limit,
+		    ACCOUNT_WINDOW_MS, now);
+}
+
+/* The password was wrong: the charges stay, the address has failed. */
+static void
+account_check_failed(struct conn *c, const char *user, const char *what)
+{
+	char		 addr[RATELIMIT_ADDR_KEY_LEN], esc[80], sid[24];
+	struct log_field f[] = { { "SESSION", sid }, { "USER", esc },
+			    { "PEER", c->peer_text } };
+
+	account_addr_key(c, addr, sizeof(addr));
+	ratelimit_table_hit(account_fail_recent, addr, 1, ACCOUNT_WINDOW_MS,
+	    server_now_ms());
+	log_escape(user, strlen(user), esc, sizeof(esc));
+	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)c->id);
+	log_emit(LOG_NOTICE, LOG_ID_LOGIN_FAILED, f, 3,
+	    "session=%s event=%s user=%s peer=%s", sid, what, esc,
+	    c->peer_text);
 }
 
 /* A new password's length, or weak_password. */
@@ -91,18 +212,17 @@ account_logged_in_already(struct conn *c, struct proto_request *req)
 	return true;
 }
 
-/* Park the connection until the auth workers answer. */
-static int
+/* Park the connection until the auth workers answer; NULL if refused. */
+static struct dispatch_wait *
 account_submit(struct conn *c, struct proto_request *req,
-    const struct auth_job *job, const char *user, int64_t user_id,
-    bool banned)
+    const struct auth_job *job, const char *user, int64_t user_id)
 {
 	struct dispatch_wait	*w;
 
 	if (auth_submit(c->srv->auth, job) == -1) {
 		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
 		    "server busy, try again");
-		return -1;
+		return NULL;
 	}
 	w = dispatch_wait_get(c);
 	w->auth_type = req->type;
@@ -110,9 +230,10 @@ account_submit(struct conn *c, struct proto_request *req,
 	free(w->auth_user);
 	w->auth_user = xstrdup(user);
 	w->auth_user_id = user_id;
-	w->auth_banned = banned;
+	w->auth_banned = false;
+	w->auth_charged_user = false;
 	c->flags |= CONN_F_WAITING;
-	return 0;
+	return w;
 }
 
 static void
@@ -128,7 +249,7 @@ account_start_session(struct conn *c, const json_t *ref, int64_t id,
 {
 	struct server		*srv = c->srv;
 	const struct config_limits *lim = &srv->cfg->limits;
-	struct chat_user	*u = chat_user_get(srv->chat, id, name);
+	struct chat_user	*u;
 	struct chat_session	*s;
 	struct dispatch_event	*ev;
 	json_t			*ok, *rooms;
@@ -138,6 +259,14 @@ account_start_session(struct conn *c, const json_t *ref, int64_t id,
 	struct log_field	 f[] = { { "SESSION", sid }, { "USER", name },
 				    { "PEER", c->peer_text } };
 
+	/*
+	 * Sessions of an older account of this name (deleted, the name
+	 * taken again) end here: they must not become this user's.
+	 */
+	if ((u = chat_user_find(srv->chat, name)) != NULL &&
+	    chat_user_id(u) != id)
+		account_kick_user(srv, name, "account deleted");
+	u = chat_user_get(srv->chat, id, name);
 	s = chat_session_add(srv->chat, u, c, &first);
 	ratelimit_init(&s->messages, lim->messages_per_second,
 	    lim->message_burst, now);
@@ -173,7 +302,7 @@ account_register(struct conn *c, struct proto_request *req)
 	const struct config	*cfg = srv->cfg;
 	struct store_user	 su;
 	struct auth_job		 job;
-	char			 addr[64];
+	char			 addr[RATELIMIT_ADDR_KEY_LEN];
 	int			 rc;
 
 	if (account_logged_in_already(c, req))
@@ -193,14 +322,21 @@ account_register(struct conn *c, struct proto_request *req)
 		return;
 	account_addr_key(c, addr, sizeof(addr));
 	if (!ratelimit_table_check(account_reg_by_addr, addr,
-	    cfg->limits.registrations_per_hour, 3600 * 1000, server_now_ms())) {
-		srv->stats.rate_limited++;
-		dispatch_fail(c, req->ref, PROTO_ERR_RATE_LIMITED,
-		    "too many registrations from your address; try later");
+	    cfg->limits.registrations_per_hour, ACCOUNT_REG_WINDOW_MS,
+	    server_now_ms())) {
+		account_rate_limited(c, req->ref, "too many registrations "
+		    "from your address; try later");
+		return;
+	}
+	/* A registration's hash counts against the address's bound too. */
+	if (auth_owner_full(srv->auth, addr)) {
+		account_rate_limited(c, req->ref, "too many password checks "
+		    "under way from your address; wait for their answers");
 		return;
 	}
 	ratelimit_table_hit(account_reg_by_addr, addr,
-	    cfg->limits.registrations_per_hour, 3600 * 1000, server_now_ms());
+	    cfg->limits.registrations_per_hour, ACCOUNT_REG_WINDOW_MS,
+	    server_now_ms());
 	rc = store_user_find(srv->store, req->user, &su);
 	store_user_clear(&su);
 	if (rc == STORE_OK) {
@@ -217,33 +353,25 @@ account_register(struct conn *c, struct proto_request *req)
 	job.hash_password = req->password;
 	job.hash_len = req->password_len;
 	job.cookie = c->id;
-	account_submit(c, req, &job, req->user, 0, false);
+	job.owner = addr;
+	account_submit(c, req, &job, req->user, 0);
 }
 
 void
 account_login(struct conn *c, struct proto_request *req)
 {
 	struct server		*srv = c->srv;
-	const struct config	*cfg = srv->cfg;
 	struct store_user	 su;
 	struct auth_job		 job;
-	char			 addr[64], ukey[PROTO_USER_MAX + 2];
-	int64_t			 now = server_now_ms();
+	struct account_keys	 k;
+	struct dispatch_wait	*w;
 	int			 rc;
 
 	if (account_logged_in_already(c, req))
 		return;
-	account_addr_key(c, addr, sizeof(addr));
-	account_user_key(req->user, ukey, sizeof(ukey));
-	if (!ratelimit_table_check(account_fail_by_addr, addr,
-	    cfg->limits.login_failures_per_minute, 60000, now) ||
-	    !ratelimit_table_check(account_fail_by_user, ukey,
-	    cfg->limits.login_failures_per_minute, 60000, now)) {
-		srv->stats.rate_limited++;
-		dispatch_fail(c, req->ref, PROTO_ERR_RATE_LIMITED,
-		    "too many failed logins; try again in a minute");
+	account_keys(c, req->user, &k);
+	if (!account_check_allowed(c, req->ref, &k))
 		return;
-	}
 	memset(&su, 0, sizeof(su));
 	rc = proto_user_name_valid(req->user) ?
 	    store_user_find(srv->store, req->user, &su) : STORE_NOT_FOUND;
@@ -258,8 +386,12 @@ account_login(struct conn *c, struct proto_request *req)
 	job.verify_len = req->password_len;
 	job.stored_hash = rc == STORE_OK ? su.hash : NULL;
 	job.cookie = c->id;
-	account_submit(c, req, &job, rc == STORE_OK ? su.name : req->user,
-	    rc == STORE_OK ? su.id : 0, su.banned);
+	job.owner = k.addr;
+	/* Banned or not is read again when the hash is done. */
+	w = account_submit(c, req, &job, rc == STORE_OK ? su.name : req->user,
+	    rc == STORE_OK ? su.id : 0);
+	if (w != NULL)
+		account_check_charge(c, &k, &w->auth_charged_user);
 	store_user_clear(&su);
 }
 
@@ -269,11 +401,18 @@ account_passwd(struct conn *c, struct proto_request *req)
 	struct server		*srv = c->srv;
 	struct store_user	 su;
 	struct auth_job		 job;
+	struct account_keys	 k;
+	struct dispatch_wait	*w;
 	const char		*name = chat_user_name(c->session->user);
 
 	if (!account_password_ok(c, req, req->new_password_len))
 		return;
-	if (store_user_find(srv->store, name, &su) != STORE_OK) {
+	/* Checking the old password is a password check like a login. */
+	account_keys(c, name, &k);
+	if (!account_check_allowed(c, req->ref, &k))
+		return;
+	if (store_user_find(srv->store, name, &su) != STORE_OK ||
+	    su.id != chat_user_id(c->session->user)) {
 		store_user_clear(&su);
 		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
 		    "the account database is unavailable");
@@ -286,30 +425,30 @@ account_passwd(struct conn *c, struct proto_request *req)
 	job.hash_password = req->new_password;
 	job.hash_len = req->new_password_len;
 	job.cookie = c->id;
-	account_submit(c, req, &job, su.name, su.id, false);
+	job.owner = k.addr;
+	w = account_submit(c, req, &job, su.name, su.id);
+	if (w != NULL)
+		account_check_charge(c, &k, &w->auth_charged_user);
 	store_user_clear(&su);
 }
 
-static void
-account_login_failed(struct conn *c, const char *user)
+/*
+ * The account of w as the store has it now, on the loop thread, after the
+ * hash: a ban, a deletion or a new account of the same name may have come
+ * in meanwhile.  STORE_OK only if it is still the account that was
+ * checked (same id); su must be cleared by the caller.
+ */
+static int
+account_reread(struct conn *c, const struct dispatch_wait *w,
+    struct store_user *su)
 {
-	const struct config *cfg = c->srv->cfg;
-	char		 addr[64], ukey[PROTO_USER_MAX + 2], esc[80], sid[24];
-	int64_t		 now = server_now_ms();
-	struct log_field f[] = { { "SESSION", sid }, { "USER", esc },
-			    { "PEER", c->peer_text } };
+	int	 rc;
 
-	account_addr_key(c, addr, sizeof(addr));
-	account_user_key(user, ukey, sizeof(ukey));
-	ratelimit_table_hit(account_fail_by_addr, addr,
-	    cfg->limits.login_failures_per_minute, 60000, now);
-	ratelimit_table_hit(account_fail_by_user, ukey,
-	    cfg->limits.login_failures_per_minute, 60000, now);
-	log_escape(user, strlen(user), esc, sizeof(esc));
-	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)c->id);
-	log_emit(LOG_NOTICE, LOG_ID_LOGIN_FAILED, f, 3,
-	    "session=%s event=login_failed user=%s peer=%s", sid, esc,
-	    c->peer_text);
+	memset(su, 0, sizeof(*su));
+	rc = store_user_find(c->srv->store, w->auth_user, su);
+	if (rc == STORE_OK && su->id != w->auth_user_id)
+		rc = STORE_NOT_FOUND;
+	return rc;
 }
 
 static void
@@ -341,36 +480,56 @@ static void
 account_logged_in(struct conn *c, struct dispatch_wait *w,
     const struct auth_result *res)
 {
-	char	 ukey[PROTO_USER_MAX + 2];
+	struct store_user	 su;
+	int			 rc;
 
 	if (!res->verified || w->auth_user_id == 0) {
-		account_login_failed(c, w->auth_user);
+		account_check_failed(c, w->auth_user, "login_failed");
 		dispatch_fail(c, w->auth_ref, PROTO_ERR_AUTH_FAILED,
 		    "wrong user name or password");
 		return;
 	}
-	if (w->auth_banned) {
+	account_check_passed(c, w);
+	rc = account_reread(c, w, &su);
+	if (rc == STORE_ERROR)
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_INTERNAL,
+		    "the account database is unavailable");
+	else if (rc != STORE_OK)
+		/* Deleted while the hash ran: as for any unknown user. */
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_AUTH_FAILED,
+		    "wrong user name or password");
+	else if (su.banned)
 		dispatch_fail(c, w->auth_ref, PROTO_ERR_BANNED,
 		    "this account is banned");
-		return;
-	}
-	account_user_key(w->auth_user, ukey, sizeof(ukey));
-	ratelimit_table_forget(account_fail_by_user, ukey);
-	account_start_session(c, w->auth_ref, w->auth_user_id, w->auth_user,
-	    true);
+	else
+		account_start_session(c, w->auth_ref, su.id, su.name, true);
+	store_user_clear(&su);
 }
 
 static void
 account_password_changed(struct conn *c, struct dispatch_wait *w,
     const struct auth_result *res)
 {
+	struct store_user	 su;
+	int			 rc;
+
 	if (!res->verified) {
+		account_check_failed(c, w->auth_user, "passwd_failed");
 		dispatch_fail(c, w->auth_ref, PROTO_ERR_AUTH_FAILED,
 		    "the old password is wrong");
 		return;
 	}
-	if (res->new_hash == NULL || store_user_set_hash(c->srv->store,
-	    w->auth_user_id, res->new_hash) != STORE_OK) {
+	account_check_passed(c, w);
+	rc = account_reread(c, w, &su);
+	store_user_clear(&su);
+	if (rc == STORE_NOT_FOUND) {
+		dispatch_fail(c, w->auth_ref, PROTO_ERR_AUTH_FAILED,
+		    "this account no longer exists");
+		return;
+	}
+	if (rc != STORE_OK || res->new_hash == NULL ||
+	    store_user_set_hash(c->srv->store, w->auth_user_id,
+	    res->new_hash) != STORE_OK) {
 		dispatch_fail(c, w->auth_ref, PROTO_ERR_INTERNAL,
 		    "could not store the new password");
 		return;

@@ -36,11 +36,16 @@ struct chat_hash {
 /*
  * A user is known while it is online or a member of some room.  'rooms' is
  * in join order; 'mark' is the presence generation that last visited it;
- * 'online_idx' is its slot in chat.online while it has sessions.
+ * 'online_idx' is its slot in chat.online while it has sessions.  A user
+ * whose account was replaced by another of the same name while it still
+ * had sessions is 'detached': out of the name table and of every room,
+ * kept (on chat.detached) only until its last session goes.
  */
 struct chat_user {
 	int64_t			 id;
 	char			*name;
+	bool			 detached;
+	struct chat_user	*next_detached;
 	enum proto_status	 status;
 	char			*text;
 	struct chat_session	*sessions;
@@ -71,6 +76,7 @@ struct chat_room {
 struct chat {
 	struct chat_hash	 users;		/* every known user */
 	struct chat_hash	 rooms;
+	struct chat_user	*detached;	/* see struct chat_user */
 	struct chat_user	**online;	/* users with a session */
 	size_t			 nonline;
 	size_t			 onlinealloc;
@@ -267,6 +273,7 @@ void
 chat_free(struct chat *ch)
 {
 	struct chat_hent	*e;
+	struct chat_user	*u;
 	size_t			 i;
 
 	if (ch == NULL)
@@ -279,20 +286,68 @@ chat_free(struct chat *ch)
 		for (e = ch->rooms.slots[i]; e != NULL; e = e->next)
 			chat_room_destroy(e->value);
 	}
+	while ((u = ch->detached) != NULL) {
+		ch->detached = u->next_detached;
+		chat_user_destroy(u);
+	}
 	chat_hash_clear(&ch->users);
 	chat_hash_clear(&ch->rooms);
 	free(ch->online);
 	free(ch);
 }
 
-/* Forget u if nothing keeps it: no session and no room. */
+static void	chat_member_unlink(struct chat_room *, struct chat_user *);
+
+static void
+chat_detached_del(struct chat *ch, struct chat_user *u)
+{
+	struct chat_user	**pp;
+
+	for (pp = &ch->detached; *pp != u; pp = &(*pp)->next_detached)
+		assert(*pp != NULL);
+	*pp = u->next_detached;
+}
+
+/*
+ * Forget u if nothing keeps it: no session and no room (a detached user:
+ * no session).
+ */
 static void
 chat_user_release(struct chat *ch, struct chat_user *u)
 {
+	if (u->detached) {
+		if (u->nsessions != 0)
+			return;
+		while (u->nrooms != 0)
+			chat_member_unlink(u->rooms[u->nrooms - 1], u);
+		chat_detached_del(ch, u);
+		chat_user_destroy(u);
+		return;
+	}
 	if (u->nsessions != 0 || u->nrooms != 0)
 		return;
 	chat_hash_remove(&ch->users, u->name);
 	chat_user_destroy(u);
+}
+
+/*
+ * u's account is gone and its name belongs to another now: take it out of
+ * the name table and of every room.  Without sessions it is freed; with
+ * some it is detached until they end (the caller ends them).
+ */
+static void
+chat_user_evict(struct chat *ch, struct chat_user *u)
+{
+	while (u->nrooms != 0)
+		chat_member_unlink(u->rooms[u->nrooms - 1], u);
+	chat_hash_remove(&ch->users, u->name);
+	if (u->nsessions == 0) {
+		chat_user_destroy(u);
+		return;
+	}
+	u->detached = true;
+	u->next_detached = ch->detached;
+	ch->detached = u;
 }
 
 struct chat_user *
@@ -302,18 +357,23 @@ chat_user_find(struct chat *ch, const char *name)
 }
 
 /*
- * An existing user is returned as it is: names are unique in the store, and
- * a deleted account is dropped with chat_user_remove before its name can be
- * registered again.  A user created here that never gets a session or a
- * room stays until chat_free or chat_user_remove.
+ * A user is its account: the name alone is not enough, since a deleted
+ * account's name can be registered again.  A user found by name with
+ * another id is a stale one (the account was deleted while chat still
+ * knew it): it is evicted, never handed out for the new account.  A user
+ * created here that never gets a session or a room stays until chat_free
+ * or chat_user_remove.
  */
 struct chat_user *
 chat_user_get(struct chat *ch, int64_t id, const char *name)
 {
 	struct chat_user	*u;
 
-	if ((u = chat_user_find(ch, name)) != NULL)
-		return u;
+	if ((u = chat_user_find(ch, name)) != NULL) {
+		if (u->id == id)
+			return u;
+		chat_user_evict(ch, u);
+	}
 	u = xcalloc(1, sizeof *u);
 	u->id = id;
 	u->name = xstrdup(name);

@@ -28,6 +28,9 @@ struct chat_session {
 	void			*owner;		/* the connection */
 	struct ratelimit	 messages;	/* messages_per_second/burst */
 	struct ratelimit	 typing;	/* typing_per_second/burst */
+	struct ratelimit	 fanout;	/* join, leave, topic, presence:
+						   zeroed here, set up by
+						   message.c on first use */
 	int			 strikes;	/* rate-limited requests in a row */
 	struct chat_session	*next;		/* the user's other sessions */
 };
@@ -43,7 +46,13 @@ void		 chat_free(struct chat *ch);
 
 /* Users.  Names compare case-insensitively; the stored spelling shows. */
 struct chat_user *chat_user_find(struct chat *ch, const char *name);
-/* Find or create the user with this store id and registered name. */
+/*
+ * Find or create the user with this store id and registered name.  A user
+ * of that name with another id (an account deleted, its name registered
+ * again) is never returned: it leaves every room and the name table, and
+ * if it still has sessions it stays, detached (found by no name, member of
+ * no room), until they end: end them before calling this.
+ */
 struct chat_user *chat_user_get(struct chat *ch, int64_t id, const char *name);
 int64_t		 chat_user_id(const struct chat_user *u);
 const char	*chat_user_name(const struct chat_user *u);

@@ -37,6 +37,8 @@ struct dispatch_wait {
 	char			*auth_user;	/* name as given or stored */
 	int64_t			 auth_user_id;	/* 0: unknown user */
 	bool			 auth_banned;
+	bool			 auth_charged_user; /* took a token from the
+					   account's failure bucket */
 };
 
 /* The TLS handshake is done: send welcome. */
@@ -98,6 +100,8 @@ void	room_topic(struct conn *, struct proto_request *);
 void	room_list(struct conn *, struct proto_request *);
 void	room_users(struct conn *, struct proto_request *);
 void	room_presence(struct conn *, struct proto_request *);
+/* Forget the room creations counted per user (at exit). */
+void	room_free(void);
 
 void	message_send(struct conn *, struct proto_request *);
 void	message_typing(struct conn *, struct proto_request *);
@@ -106,7 +110,18 @@ void	message_history(struct conn *, struct proto_request *);
 void	message_commit(struct server *);
 /* Queue a reply (steals it) behind c's messages awaiting commit. */
 void	message_reply_in_turn(struct conn *, json_t *reply);
-/* Drop queued messages (shutdown without a final pass). */
+/*
+ * Requests that reach others besides messages and typing (join, leave,
+ * topic, presence) take a token from the session's bucket for them, at
+ * the message rate.  Refused: rate_limited is answered (and too many
+ * refusals in a row close the connection, as for messages); false.
+ */
+bool	message_fanout_allowed(struct conn *, const struct proto_request *);
+/* Answer rate_limited ("too many <what>"), counting towards the close. */
+void	message_rate_limited(struct conn *, const struct proto_request *,
+	    const char *what);
+/* Drop queued messages (shutdown without a final pass), and with them
+ * the rest of what the request handlers hold (room_free). */
 void	message_free(void);
 bool	message_queued(void);
 

@@ -582,6 +582,81 @@ test_user_remove_drops_memberships(void **state)
 	chat_free(ch);
 }
 
+/*
+ * A name whose account was deleted and registered again is a new user:
+ * the stale object (other id) is never handed out for it.
+ */
+static void
+test_user_get_with_another_id_is_a_fresh_user(void **state)
+{
+	struct chat		*ch = chat_new();
+	struct chat_room	*r = chat_room_add(ch, 1, "#old", "");
+	struct chat_user	*old, *u;
+	struct recorder		 rec;
+	int			 expect[2] = { 0, 0 };
+
+	recorder_init(&rec, 2);
+	old = chat_user_get(ch, 10, "Olga");
+	chat_member_add(r, old);
+	u = chat_user_get(ch, 11, "olga");
+	assert_int_equal(chat_user_id(u), 11);
+	assert_string_equal(chat_user_name(u), "olga");
+	assert_ptr_equal(chat_user_find(ch, "OLGA"), u);
+	/* The old account's memberships went with it. */
+	assert_int_equal(chat_room_members(r), 0);
+	assert_false(chat_is_member(r, u));
+	assert_int_equal(chat_user_sessions(u), 0);
+	/* The same id again is the same user. */
+	assert_ptr_equal(chat_user_get(ch, 11, "Olga"), u);
+
+	/*
+	 * Stale with a session still open: detached until it ends; the new
+	 * user's deliveries never reach the old session.
+	 */
+	old = u;
+	chat_member_add(r, old);
+	chat_session_add(ch, old, recorder_owner(&rec, 0), NULL);
+	u = chat_user_get(ch, 12, "Olga");
+	chat_session_add(ch, u, recorder_owner(&rec, 1), NULL);
+	assert_ptr_equal(chat_user_find(ch, "olga"), u);
+	assert_int_equal(chat_user_id(u), 12);
+	assert_int_equal(chat_room_members(r), 0);
+	assert_int_equal(chat_users_online(ch), 2);
+	chat_deliver_user(u, NULL, recorder_fn, &rec);
+	expect[1] = 1;
+	recorder_check(&rec, expect);
+	recorder_free(&rec);
+	chat_free(ch);		/* frees the detached user too (ASan) */
+}
+
+/* A detached user goes with its last session; it may not hold rooms. */
+static void
+test_detached_user_freed_with_last_session(void **state)
+{
+	struct chat		*ch = chat_new();
+	struct chat_room	*r = chat_room_add(ch, 1, "#r", "");
+	struct chat_user	*old, *u;
+	struct chat_session	*s1, *s2;
+	bool			 last = true;
+	int			 o;
+
+	old = chat_user_get(ch, 1, "pia");
+	s1 = chat_session_add(ch, old, &o, NULL);
+	s2 = chat_session_add(ch, old, &o, NULL);
+	u = chat_user_get(ch, 2, "pia");
+	/* A join by a stale session must not outlive it. */
+	chat_member_add(r, old);
+	chat_session_remove(ch, s1, &last);
+	assert_false(last);
+	assert_int_equal(chat_room_members(r), 1);
+	chat_session_remove(ch, s2, &last);
+	assert_true(last);
+	assert_int_equal(chat_room_members(r), 0);
+	assert_int_equal(chat_users_online(ch), 0);
+	assert_ptr_equal(chat_user_find(ch, "pia"), u);
+	chat_free(ch);
+}
+
 static void
 test_users_online_and_rooms_counts(void **state)
 {
@@ -766,6 +841,9 @@ main(void)
 		    test_deliver_presence_without_rooms_reaches_own_sessions),
 		cmocka_unit_test(test_user_lifetime_follows_sessions_and_rooms),
 		cmocka_unit_test(test_user_remove_drops_memberships),
+		cmocka_unit_test(
+		    test_user_get_with_another_id_is_a_fresh_user),
+		cmocka_unit_test(test_detached_user_freed_with_last_session),
 		cmocka_unit_test(test_users_online_and_rooms_counts),
 		cmocka_unit_test(test_scale_room_of_20000_members),
 		cmocka_unit_test(test_hash_growth_with_50000_users),
