@@ -1,7 +1,7 @@
 /* nsbench: netsockd load generator speaking the netsock protocol over TLS. */
 
 /*
- * One binary, four scenarios (fanout, idle, logins, durable); see
+ * One binary, five scenarios (fanout, idle, logins, durable, abuse); see
  * contrib/bench/README.md for the method.  Every session is a real client:
  * TCP, a TLS 1.3 handshake, the welcome line, register, join, and then
  * NDJSON requests and events.  Sessions are spread over --threads event
@@ -22,12 +22,15 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +59,14 @@
 #define NSB_DRAIN_TIMEOUT	10.0	/* seconds to wait for acks and deliveries */
 #define NSB_ERRLEN		160
 
+/* The abuse scenario. */
+#define NSB_ATK_TICK_MS		50	/* attackers' clock */
+#define NSB_ATK_RETRY		1.0	/* s before a cut-off attacker returns */
+#define NSB_ATK_FILL_RETRY	0.05	/* s before a refused fill retries */
+#define NSB_ATK_PEEK		512	/* bytes of a big line looked at */
+#define NSB_ATK_RCVBUF		65536	/* history clients' receive buffer */
+#define NSB_QUIT_DEADLINE	5.0	/* s: the contract, after a close */
+
 /* Log-linear histogram: 64 sub-buckets per power of two, about 1.6%. */
 #define NSB_HIST_SUB_BITS	6
 #define NSB_HIST_SUB		(1 << NSB_HIST_SUB_BITS)
@@ -72,6 +83,7 @@ enum nsb_scenario {
 	NSB_IDLE,
 	NSB_LOGINS,
 	NSB_DURABLE,
+	NSB_ABUSE,
 };
 
 enum nsb_role {
@@ -79,6 +91,12 @@ enum nsb_role {
 	NSB_ROLE_SUB,		/* receives */
 	NSB_ROLE_IDLE,		/* logs in, joins, holds */
 	NSB_ROLE_STORM,		/* logs in and out, over and over */
+	/* Abuse: the attackers, and the slow history reader who reads. */
+	NSB_ROLE_FLOOD,		/* presence changes, as fast as it can */
+	NSB_ROLE_PASSWD,	/* passwd with a wrong old password */
+	NSB_ROLE_HOG,		/* largest history pages, never read */
+	NSB_ROLE_SLOWREAD,	/* largest history pages, read slowly */
+	NSB_ROLE_TRICKLE,	/* login, quit, then a byte now and then */
 };
 
 enum nsb_state {
@@ -97,6 +115,7 @@ enum nsb_stage {
 	NSB_STAGE_INIT,
 	NSB_STAGE_CONNECT,	/* connect everyone, read welcome */
 	NSB_STAGE_AUTH,		/* register (or log in) and join */
+	NSB_STAGE_FILL,		/* abuse: history for the hogs to ask for */
 	NSB_STAGE_RUN,		/* send, hold, storm: see the windows */
 	NSB_STAGE_STOP,		/* no new sends; drain */
 	NSB_STAGE_EXIT,
@@ -129,6 +148,27 @@ struct nsb_opts {
 	double			 setup_timeout;
 	char			 prefix[16];
 	const char		*password;
+
+	/* abuse */
+	double			 slowloris_rate;	/* connects/s */
+	double			 trickle_rate;		/* cycles/s */
+	int			 trickle_users;
+	bool			 trickle_login;
+	double			 trickle_interval;	/* s between bytes */
+	int			 flooders;
+	int			 flood_window;
+	int			 passwd_users;
+	int			 passwd_window;
+	int			 hogs;
+	int			 hog_requests;
+	int			 slow_readers;
+	int			 slow_read_rate;	/* bytes/s */
+	int			 hist_fill;
+	int			 hist_size;
+	int			 hist_limit;
+	double			 settle;
+	double			 handshake_timeout;	/* the daemon's */
+	int			 max_raw;
 };
 
 struct nsb_thread;
@@ -160,6 +200,107 @@ struct nsb_conn {
 
 	/* Storm clients: when the current connect + login began. */
 	uint64_t		 t0;
+
+	/* Attackers and the slow history readers (abuse). */
+	int			 num;		/* number within the role */
+	bool			 own_fd;	/* fd and SSL freed by us */
+	struct bufferevent	*zombie;	/* closed, freed on the tick */
+	bool			 zombie_keep;	/* its fd goes on trickling */
+	uint64_t		 t_quit;	/* when quit was answered */
+	uint64_t		 t_retry;	/* next reconnect or fill try */
+	uint32_t		 inflight;	/* attack requests unanswered */
+	uint32_t		 fill_left;	/* history messages to post */
+	bool			 filling;
+	bool			 hog_sent;	/* requests out, reading off */
+	bool			 throttled;	/* read rate limit set */
+	size_t			 scan;		/* input searched for '\n' */
+};
+
+/* A socket the attackers drive by hand: slowloris, trickle after quit. */
+enum nsb_raw_kind {
+	NSB_RAW_SLOWLORIS,
+	NSB_RAW_TRICKLE,
+};
+
+struct nsb_raw {
+	int			 fd;
+	enum nsb_raw_kind	 kind;
+	bool			 fin;		/* FIN seen: probe at once */
+	uint32_t		 sent;		/* ClientHello bytes sent */
+	uint64_t		 t_open;	/* connect, or quit answered */
+	uint64_t		 t_next;	/* next byte */
+};
+
+/* What the attackers did, per thread; summed after the run. */
+enum nsb_ctr {
+	NSB_C_SL_OPENED, NSB_C_SL_CLOSED, NSB_C_SL_OPEN_END, NSB_C_SL_OVERDUE,
+	NSB_C_SL_BYTES,
+	NSB_C_TQ_CYCLES, NSB_C_TQ_LOGIN_OK, NSB_C_TQ_LOGIN_ERR,
+	NSB_C_TQ_TRICKLING, NSB_C_TQ_EARLY, NSB_C_TQ_CLOSED,
+	NSB_C_TQ_OPEN_END, NSB_C_TQ_OVERDUE, NSB_C_TQ_BYTES,
+	NSB_C_SL_NOT_STARTED, NSB_C_TQ_NOT_STARTED,
+	NSB_C_FL_SENT, NSB_C_FL_OK, NSB_C_FL_LIMITED, NSB_C_FL_ERR,
+	NSB_C_FL_CLOSED, NSB_C_FL_RECONNECTS,
+	NSB_C_PW_SENT, NSB_C_PW_FAILED, NSB_C_PW_LIMITED, NSB_C_PW_OK,
+	NSB_C_PW_ERR, NSB_C_PW_CLOSED, NSB_C_PW_RECONNECTS,
+	NSB_C_HOG_REQUESTS, NSB_C_HOG_CLOSED, NSB_C_HOG_RECONNECTS,
+	NSB_C_SR_PAGES, NSB_C_SR_BYTES, NSB_C_SR_ERR, NSB_C_SR_CUT,
+	NSB_C_SR_RECONNECTS,
+	NSB_C_LOGIN_REFUSED,
+	NSB_C_COUNT
+};
+
+/* Group and name of each counter in the JSON "attackers" object. */
+static const struct {
+	const char	*group;
+	const char	*name;
+} nsb_ctr_names[NSB_C_COUNT] = {
+	[NSB_C_SL_OPENED] = { "slowloris", "opened" },
+	[NSB_C_SL_CLOSED] = { "slowloris", "closed_by_server" },
+	[NSB_C_SL_OPEN_END] = { "slowloris", "open_at_end" },
+	[NSB_C_SL_OVERDUE] = { "slowloris", "overdue" },
+	[NSB_C_SL_BYTES] = { "slowloris", "bytes_sent" },
+	[NSB_C_TQ_CYCLES] = { "trickle", "cycles" },
+	[NSB_C_TQ_LOGIN_OK] = { "trickle", "logins_ok" },
+	[NSB_C_TQ_LOGIN_ERR] = { "trickle", "logins_refused" },
+	[NSB_C_TQ_TRICKLING] = { "trickle", "trickled_after_quit" },
+	[NSB_C_TQ_EARLY] = { "trickle", "closed_before_quit" },
+	[NSB_C_TQ_CLOSED] = { "trickle", "closed_by_server" },
+	[NSB_C_TQ_OPEN_END] = { "trickle", "open_at_end" },
+	[NSB_C_TQ_OVERDUE] = { "trickle", "overdue" },
+	[NSB_C_TQ_BYTES] = { "trickle", "bytes_sent" },
+	[NSB_C_SL_NOT_STARTED] = { "slowloris", "not_started" },
+	[NSB_C_TQ_NOT_STARTED] = { "trickle", "not_started" },
+	[NSB_C_FL_SENT] = { "presence", "sent" },
+	[NSB_C_FL_OK] = { "presence", "ok" },
+	[NSB_C_FL_LIMITED] = { "presence", "rate_limited" },
+	[NSB_C_FL_ERR] = { "presence", "other_errors" },
+	[NSB_C_FL_CLOSED] = { "presence", "closed_by_server" },
+	[NSB_C_FL_RECONNECTS] = { "presence", "reconnects" },
+	[NSB_C_PW_SENT] = { "passwd", "sent" },
+	[NSB_C_PW_FAILED] = { "passwd", "auth_failed" },
+	[NSB_C_PW_LIMITED] = { "passwd", "rate_limited" },
+	[NSB_C_PW_OK] = { "passwd", "ok" },
+	[NSB_C_PW_ERR] = { "passwd", "other_errors" },
+	[NSB_C_PW_CLOSED] = { "passwd", "closed_by_server" },
+	[NSB_C_PW_RECONNECTS] = { "passwd", "reconnects" },
+	[NSB_C_HOG_REQUESTS] = { "history_hogs", "requests" },
+	[NSB_C_HOG_CLOSED] = { "history_hogs", "closed_by_server" },
+	[NSB_C_HOG_RECONNECTS] = { "history_hogs", "reconnects" },
+	[NSB_C_SR_PAGES] = { "slow_readers", "pages" },
+	[NSB_C_SR_BYTES] = { "slow_readers", "bytes" },
+	[NSB_C_SR_ERR] = { "slow_readers", "errors" },
+	[NSB_C_SR_CUT] = { "slow_readers", "cut_off" },
+	[NSB_C_SR_RECONNECTS] = { "slow_readers", "reconnects" },
+	[NSB_C_LOGIN_REFUSED] = { "reconnect", "logins_refused" },
+};
+
+struct nsb_atk {
+	uint64_t		 ctr[NSB_C_COUNT];
+	struct nsb_hist		 sl_life;	/* connect -> server closed */
+	struct nsb_hist		 tq_life;	/* quit answered -> closed */
+	uint64_t		 sl_held_max;	/* ns, open ones included */
+	uint64_t		 tq_held_max;
 };
 
 struct nsb_window {
@@ -192,6 +333,22 @@ struct nsb_thread {
 	int			 next_auth;
 	int			 authing;
 	int			 auth_cap;
+
+	/* Abuse: attackers, their raw sockets and their clock. */
+	struct nsb_conn		**atks;
+	int			 natks;
+	struct nsb_raw		*raw;
+	int			 nraw;
+	int			 rawcap;
+	struct pollfd		*pfd;
+	struct event		*atk_tick;
+	double			 sl_rate;
+	uint64_t		 sl_started;
+	double			 tq_rate;
+	uint64_t		 tq_started;
+	int			 ntrickle;
+	struct nsb_atk		 atk;
+	_Atomic uint64_t	 a_filled;
 
 	/* Rate pacing (fanout --rate) and storm pacing. */
 	double			 rate;
@@ -239,6 +396,21 @@ struct nsb_run {
 	struct sockaddr_in	 dst;
 	int			 ntotal;
 	int			 receivers;	/* sessions that get each message */
+
+	/* abuse */
+	uint64_t		 t_settle;	/* raw sockets closed from here */
+	int			 nfill;		/* sessions posting history */
+	char			*fill_line;	/* one big history message */
+	size_t			 fill_len;
+	char			*hist_line;	/* the largest history page */
+	size_t			 hist_len;
+	char			*passwd_line;
+	size_t			 passwd_len;
+	char			*presence_line[3];
+	size_t			 presence_len[3];
+	unsigned char		*hello;		/* a ClientHello, for slowloris */
+	size_t			 hello_len;
+	struct ev_token_bucket_cfg *slow_cfg;	/* slow readers' read rate */
 };
 
 /* A sample of both processes at one instant. */
@@ -260,12 +432,17 @@ static void	nsb_pub_fill(struct nsb_conn *, uint64_t);
 static void	nsb_pump_connect(struct nsb_thread *);
 static void	nsb_pump_auth(struct nsb_thread *);
 static void	nsb_storm_pump(struct nsb_thread *, uint64_t);
+static bool	nsb_atk_role(enum nsb_role);
+static void	nsb_atk_lost(struct nsb_conn *);
+static bool	nsb_atk_reply(struct nsb_conn *, bool, const char *, size_t);
+static void	nsb_atk_welcome(struct nsb_conn *);
 
 static const char *nsb_scenario_names[] = {
 	[NSB_FANOUT] = "fanout",
 	[NSB_IDLE] = "idle",
 	[NSB_LOGINS] = "logins",
 	[NSB_DURABLE] = "durable",
+	[NSB_ABUSE] = "abuse",
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -442,6 +619,28 @@ nsb_proc_rss(pid_t pid)
 	}
 	fclose(f);
 	return kib;
+}
+
+/* Descriptors the daemon has open (/proc/PID/fd); -1 if unknown. */
+static long
+nsb_proc_fds(pid_t pid)
+{
+	char		 path[64];
+	DIR		*d;
+	struct dirent	*e;
+	long		 n = 0;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.')
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 static double
@@ -762,6 +961,9 @@ nsb_on_message(struct nsb_conn *c, const char *line, size_t len)
 	uint32_t		 next;
 	int			 w;
 
+	/* Attackers in the room get the fan-out too: not deliveries. */
+	if (c->rx_next == NULL && nsb_atk_role(c->role))
+		return;
 	p = memmem(line, len, "\"content\":\"n:", 13);
 	if (p == NULL || c->rx_next == NULL) {
 		th->foreign++;
@@ -799,7 +1001,17 @@ nsb_on_message(struct nsb_conn *c, const char *line, size_t len)
 static void
 nsb_conn_close(struct nsb_conn *c, enum nsb_state state)
 {
-	if (c->bev != NULL) {
+	if (c->bev != NULL && c->own_fd) {
+		/*
+		 * The SSL and the socket are ours, and libevent may still be
+		 * inside this bufferevent's callbacks: the attackers' tick
+		 * frees it.  A trickling socket is kept alive there.
+		 */
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		c->zombie = c->bev;
+		c->zombie_keep = false;
+		c->bev = NULL;
+	} else if (c->bev != NULL) {
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
@@ -826,6 +1038,11 @@ nsb_conn_fail(struct nsb_conn *c, const char *why)
 	char			 msg[NSB_ERRLEN];
 	uint32_t		 lost;
 
+	if (c->counted && nsb_atk_role(c->role)) {
+		/* Attackers are expected to be cut off: counted apart. */
+		nsb_atk_lost(c);
+		return;
+	}
 	snprintf(msg, sizeof msg, "%s: %s", c->user, why);
 	nsb_thread_error(th, msg);
 	if (c == th->probe)
@@ -874,6 +1091,10 @@ nsb_on_welcome(struct nsb_conn *c)
 {
 	struct nsb_thread	*th = c->th;
 
+	if (c->counted && nsb_atk_role(c->role)) {
+		nsb_atk_welcome(c);
+		return;
+	}
 	if (c->role == NSB_ROLE_STORM && c->counted) {
 		/* Storm cycle: log straight in. */
 		c->state = NSB_ST_LOGIN;
@@ -907,6 +1128,9 @@ nsb_on_reply(struct nsb_conn *c, bool ok, const char *line, size_t len)
 {
 	char	code[64], msg[NSB_ERRLEN];
 
+	if (c->counted && nsb_atk_role(c->role) &&
+	    nsb_atk_reply(c, ok, line, len))
+		return;
 	if (c->state == NSB_ST_READY && c->pub >= 0) {
 		nsb_pub_reply(c, ok, line, len);
 		return;
@@ -928,7 +1152,7 @@ nsb_on_reply(struct nsb_conn *c, bool ok, const char *line, size_t len)
 	}
 	switch (c->state) {
 	case NSB_ST_REGISTER:
-		if (c->role == NSB_ROLE_STORM) {
+		if (c->role == NSB_ROLE_STORM || c->role == NSB_ROLE_TRICKLE) {
 			c->state = NSB_ST_QUIT;
 			nsb_send_quit(c);
 			break;
@@ -1031,6 +1255,52 @@ nsb_read_cb(struct bufferevent *bev, void *arg)
 		nsb_conn_fail(c, "line from the server too long");
 }
 
+/*
+ * The history clients' reader: their replies are megabytes long and come
+ * slowly, so the input is searched for '\n' only where it was not
+ * searched before, and only the head of each line is looked at (netsockd
+ * puts "type" first; that is all the abuse scenario needs from a reply).
+ */
+static void
+nsb_read_big_cb(struct bufferevent *bev, void *arg)
+{
+	struct nsb_conn		*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 pos, eol;
+	char			 head[NSB_ATK_PEEK];
+	size_t			 len, eollen, n, take;
+	ev_ssize_t		 got;
+
+	for (;;) {
+		len = evbuffer_get_length(in);
+		if (c->scan > len)
+			c->scan = 0;
+		if (evbuffer_ptr_set(in, &pos, c->scan, EVBUFFER_PTR_SET) == -1)
+			return;
+		eol = evbuffer_search_eol(in, &pos, &eollen, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			c->scan = len;
+			if (len > NSB_MAX_LINE)
+				nsb_conn_fail(c, "line from the server too long");
+			return;
+		}
+		n = (size_t)eol.pos;
+		take = n < sizeof head ? n : sizeof head;
+		got = evbuffer_copyout(in, head, take);
+		evbuffer_drain(in, n + eollen);
+		c->scan = 0;
+		if (c->role == NSB_ROLE_SLOWREAD && c->throttled)
+			c->th->atk.ctr[NSB_C_SR_BYTES] += n + eollen;
+		if (got <= 0)
+			continue;
+		take = (size_t)got;
+		if (take == n && take > 0 && head[take - 1] == '\r')
+			take--;
+		if (take > 0 && nsb_on_line(c, head, take) == -1)
+			return;
+	}
+}
+
 /* The pending error of a socket (a refused connect, say), or 0. */
 static int
 nsb_so_error(evutil_socket_t fd)
@@ -1053,6 +1323,11 @@ nsb_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;		/* the welcome line says more */
+	if (c->state == NSB_ST_QUIT && c->counted && nsb_atk_role(c->role)) {
+		/* Closed after our quit, the ok perhaps not yet read. */
+		nsb_atk_reply(c, true, "", 0);
+		return;
+	}
 	if (c->state == NSB_ST_QUIT) {
 		/* The server closed after our quit: the normal end. */
 		nsb_conn_close(c, NSB_ST_DOWN);
@@ -1101,7 +1376,7 @@ nsb_conn_start(struct nsb_conn *c)
 {
 	struct sockaddr_in	 src;
 	SSL			*ssl;
-	int			 fd, one = 1;
+	int			 fd, one = 1, rcvbuf;
 	char			 why[NSB_ERRLEN];
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1110,6 +1385,11 @@ nsb_conn_start(struct nsb_conn *c)
 		goto fail;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (c->role == NSB_ROLE_HOG || c->role == NSB_ROLE_SLOWREAD) {
+		/* A small window, as on a slow link: set before connect. */
+		rcvbuf = NSB_ATK_RCVBUF;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+	}
 	if (nsb_opt.spread) {
 		/* Let connect() pick the port: binds do not reserve one. */
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
@@ -1132,9 +1412,14 @@ nsb_conn_start(struct nsb_conn *c)
 		close(fd);
 		goto fail;
 	}
-	/* Writes to a socket still connecting fail with EAGAIN: fine. */
+	/*
+	 * Writes to a socket still connecting fail with EAGAIN: fine.  A
+	 * trickle attacker keeps its socket after the bufferevent is gone.
+	 */
+	c->own_fd = c->role == NSB_ROLE_TRICKLE;
+	c->scan = 0;
 	c->bev = bufferevent_openssl_socket_new(c->th->base, fd, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	    BUFFEREVENT_SSL_CONNECTING, c->own_fd ? 0 : BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		SSL_free(ssl);
 		close(fd);
@@ -1142,7 +1427,9 @@ nsb_conn_start(struct nsb_conn *c)
 		goto fail;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	bufferevent_setcb(c->bev, nsb_read_cb, NULL, nsb_event_cb, c);
+	bufferevent_setcb(c->bev, c->role == NSB_ROLE_HOG ||
+	    c->role == NSB_ROLE_SLOWREAD ? nsb_read_big_cb : nsb_read_cb, NULL,
+	    nsb_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = NSB_ST_HANDSHAKE;
 	c->t0 = nsb_now();
@@ -1221,6 +1508,538 @@ nsb_storm_pump(struct nsb_thread *th, uint64_t now)
 	}
 }
 
+/* ---- abuse: the attackers ------------------------------------------- */
+
+/*
+ * The attackers run in the second window only (nsb_run.storm_win), start
+ * no new work after it, and are driven by their own 50 ms tick: sessions
+ * that come back after being cut off, raw sockets that trickle a byte per
+ * --trickle-interval, and the poll that sees the daemon close them.
+ */
+
+static bool
+nsb_atk_role(enum nsb_role role)
+{
+	return role >= NSB_ROLE_FLOOD;
+}
+
+static bool
+nsb_atk_on(const struct nsb_thread *th, uint64_t now)
+{
+	return nsb_opt.scenario == NSB_ABUSE && th->stage == NSB_STAGE_RUN &&
+	    now < nsb_run.t_end && nsb_window_of(now) == nsb_run.storm_win;
+}
+
+/* What a session of each attacking role sends while the attack is on. */
+static void
+nsb_atk_kick(struct nsb_conn *c, uint64_t now)
+{
+	struct nsb_thread	*th = c->th;
+	int			 k;
+
+	if (c->state != NSB_ST_READY || c->bev == NULL || c->filling ||
+	    !nsb_atk_on(th, now))
+		return;
+	switch (c->role) {
+	case NSB_ROLE_FLOOD:
+		while (c->inflight < (uint32_t)nsb_opt.flood_window) {
+			k = (int)(c->seq++ % 3);
+			nsb_send(c, nsb_run.presence_line[k],
+			    nsb_run.presence_len[k]);
+			c->inflight++;
+			th->atk.ctr[NSB_C_FL_SENT]++;
+		}
+		break;
+	case NSB_ROLE_PASSWD:
+		while (c->inflight < (uint32_t)nsb_opt.passwd_window) {
+			nsb_send(c, nsb_run.passwd_line, nsb_run.passwd_len);
+			c->inflight++;
+			th->atk.ctr[NSB_C_PW_SENT]++;
+		}
+		break;
+	case NSB_ROLE_HOG:
+		if (c->hog_sent)
+			break;
+		for (k = 0; k < nsb_opt.hog_requests; k++)
+			nsb_send(c, nsb_run.hist_line, nsb_run.hist_len);
+		th->atk.ctr[NSB_C_HOG_REQUESTS] += (uint64_t)nsb_opt.hog_requests;
+		c->hog_sent = true;
+		/* Asked, and never reads again: the poll sees the end. */
+		bufferevent_disable(c->bev, EV_READ);
+		break;
+	case NSB_ROLE_SLOWREAD:
+		if (!c->throttled) {
+			bufferevent_set_rate_limit(c->bev, nsb_run.slow_cfg);
+			c->throttled = true;
+		}
+		if (c->inflight == 0) {
+			nsb_send(c, nsb_run.hist_line, nsb_run.hist_len);
+			c->inflight = 1;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+nsb_atk_fill_reply(struct nsb_conn *c, bool ok, uint64_t now)
+{
+	c->inflight = 0;
+	if (!ok) {
+		/* rate_limited: wait for tokens rather than earn strikes. */
+		c->t_retry = now + nsb_ns(NSB_ATK_FILL_RETRY);
+		return;
+	}
+	if (--c->fill_left > 0) {
+		nsb_send(c, nsb_run.fill_line, nsb_run.fill_len);
+		c->inflight = 1;
+		return;
+	}
+	c->filling = false;
+	atomic_fetch_add_explicit(&c->th->a_filled, 1, memory_order_relaxed);
+}
+
+/* Count an attack reply: OK_CTR if ok, LIM_CTR if rate_limited, ... */
+static void
+nsb_atk_count(struct nsb_conn *c, bool ok, const char *code,
+    enum nsb_ctr ok_ctr, enum nsb_ctr lim_ctr, enum nsb_ctr fail_ctr,
+    enum nsb_ctr err_ctr)
+{
+	uint64_t	*ctr = c->th->atk.ctr;
+
+	if (c->inflight > 0)
+		c->inflight--;
+	if (ok)
+		ctr[ok_ctr]++;
+	else if (strcmp(code, "rate_limited") == 0)
+		ctr[lim_ctr]++;
+	else if (strcmp(code, "auth_failed") == 0)
+		ctr[fail_ctr]++;
+	else
+		ctr[err_ctr]++;
+}
+
+/* A reply to an attacker after set-up; false: not ours, the usual path. */
+static bool
+nsb_atk_reply(struct nsb_conn *c, bool ok, const char *line, size_t len)
+{
+	struct nsb_thread	*th = c->th;
+	uint64_t		 now = nsb_now();
+	char			 code[64] = "";
+
+	if (!ok && !nsb_field(line, len, "code", code, sizeof code))
+		snprintf(code, sizeof code, "?");
+	switch (c->state) {
+	case NSB_ST_LOGIN:
+		if (c->role == NSB_ROLE_TRICKLE) {
+			th->atk.ctr[ok ? NSB_C_TQ_LOGIN_OK :
+			    NSB_C_TQ_LOGIN_ERR]++;
+			c->state = NSB_ST_QUIT;
+			nsb_send_quit(c);
+			return true;
+		}
+		if (!ok) {
+			th->atk.ctr[NSB_C_LOGIN_REFUSED]++;
+			nsb_conn_close(c, NSB_ST_DOWN);
+			c->t_retry = now + nsb_ns(NSB_ATK_RETRY);
+			return true;
+		}
+		c->state = NSB_ST_READY;
+		c->inflight = 0;
+		c->hog_sent = false;
+		c->throttled = false;
+		nsb_atk_kick(c, now);
+		return true;
+	case NSB_ST_QUIT:
+		if (c->role != NSB_ROLE_TRICKLE)
+			return false;
+		/* Answered: the descriptor must be gone within 5 s now. */
+		c->t_quit = now;
+		nsb_conn_close(c, NSB_ST_DOWN);
+		c->zombie_keep = c->zombie != NULL;
+		return true;
+	case NSB_ST_READY:
+		break;
+	default:
+		return false;
+	}
+	if (c->filling) {
+		nsb_atk_fill_reply(c, ok, now);
+		return true;
+	}
+	switch (c->role) {
+	case NSB_ROLE_FLOOD:
+		nsb_atk_count(c, ok, code, NSB_C_FL_OK, NSB_C_FL_LIMITED,
+		    NSB_C_FL_ERR, NSB_C_FL_ERR);
+		break;
+	case NSB_ROLE_PASSWD:
+		nsb_atk_count(c, ok, code, NSB_C_PW_OK, NSB_C_PW_LIMITED,
+		    NSB_C_PW_FAILED, NSB_C_PW_ERR);
+		break;
+	case NSB_ROLE_SLOWREAD:
+		nsb_atk_count(c, ok, code, NSB_C_SR_PAGES, NSB_C_SR_ERR,
+		    NSB_C_SR_ERR, NSB_C_SR_ERR);
+		break;
+	default:
+		break;
+	}
+	nsb_atk_kick(c, now);
+	return true;
+}
+
+/* An attacker back after a cut: log straight in (or quit, to trickle). */
+static void
+nsb_atk_welcome(struct nsb_conn *c)
+{
+	if (c->role == NSB_ROLE_TRICKLE && !nsb_opt.trickle_login) {
+		c->state = NSB_ST_QUIT;
+		nsb_send_quit(c);
+		return;
+	}
+	c->state = NSB_ST_LOGIN;
+	nsb_send_auth(c, "login");
+}
+
+/* The daemon closed an attacker, or its reconnect failed. */
+static void
+nsb_atk_lost(struct nsb_conn *c)
+{
+	static const enum nsb_ctr closed[] = {
+		[NSB_ROLE_FLOOD] = NSB_C_FL_CLOSED,
+		[NSB_ROLE_PASSWD] = NSB_C_PW_CLOSED,
+		[NSB_ROLE_HOG] = NSB_C_HOG_CLOSED,
+		[NSB_ROLE_SLOWREAD] = NSB_C_SR_CUT,
+		[NSB_ROLE_TRICKLE] = NSB_C_TQ_EARLY,
+	};
+	struct nsb_thread	*th = c->th;
+
+	if (c->role == NSB_ROLE_TRICKLE || c->state == NSB_ST_READY)
+		th->atk.ctr[closed[c->role]]++;
+	else
+		th->atk.ctr[NSB_C_LOGIN_REFUSED]++;
+	if (c->filling) {
+		c->filling = false;
+		atomic_fetch_add_explicit(&th->a_filled, 1,
+		    memory_order_relaxed);
+	}
+	nsb_conn_close(c, NSB_ST_DOWN);
+	c->inflight = 0;
+	c->t_retry = nsb_now() + nsb_ns(NSB_ATK_RETRY);
+}
+
+/* The deadline the contract sets for a raw socket of this kind, in ns. */
+static uint64_t
+nsb_raw_deadline(enum nsb_raw_kind kind)
+{
+	return nsb_ns(kind == NSB_RAW_SLOWLORIS ? nsb_opt.handshake_timeout :
+	    NSB_QUIT_DEADLINE);
+}
+
+/* Held past its deadline, with a second for our own resolution. */
+static bool
+nsb_raw_overdue(enum nsb_raw_kind kind, uint64_t age)
+{
+	return age > nsb_raw_deadline(kind) + nsb_ns(1.0);
+}
+
+static void
+nsb_raw_add(struct nsb_thread *th, int fd, enum nsb_raw_kind kind,
+    uint64_t t_open)
+{
+	struct nsb_raw	*r;
+
+	if (th->nraw == th->rawcap) {
+		th->atk.ctr[kind == NSB_RAW_SLOWLORIS ? NSB_C_SL_NOT_STARTED :
+		    NSB_C_TQ_NOT_STARTED]++;
+		close(fd);
+		return;
+	}
+	r = &th->raw[th->nraw++];
+	memset(r, 0, sizeof *r);
+	r->fd = fd;
+	r->kind = kind;
+	r->t_open = t_open;
+	r->t_next = t_open;
+}
+
+/* Raw socket I is gone: CLOSED by the daemon (else we end it). */
+static void
+nsb_raw_end(struct nsb_thread *th, int i, uint64_t now, bool closed)
+{
+	struct nsb_raw	*r = &th->raw[i];
+	struct nsb_atk	*a = &th->atk;
+	uint64_t	 age = now > r->t_open ? now - r->t_open : 0;
+	bool		 sl = r->kind == NSB_RAW_SLOWLORIS;
+
+	if (closed) {
+		a->ctr[sl ? NSB_C_SL_CLOSED : NSB_C_TQ_CLOSED]++;
+		nsb_hist_add(sl ? &a->sl_life : &a->tq_life, age);
+	} else
+		a->ctr[sl ? NSB_C_SL_OPEN_END : NSB_C_TQ_OPEN_END]++;
+	if (nsb_raw_overdue(r->kind, age))
+		a->ctr[sl ? NSB_C_SL_OVERDUE : NSB_C_TQ_OVERDUE]++;
+	if (sl && age > a->sl_held_max)
+		a->sl_held_max = age;
+	if (!sl && age > a->tq_held_max)
+		a->tq_held_max = age;
+	close(r->fd);
+	*r = th->raw[--th->nraw];
+}
+
+/* One byte on raw socket I if it is due; the daemon may answer RST. */
+static void
+nsb_raw_byte(struct nsb_thread *th, int i, uint64_t now)
+{
+	struct nsb_raw	*r = &th->raw[i];
+	unsigned char	 b = 'x';
+
+	if (now < r->t_next)
+		return;
+	if (r->kind == NSB_RAW_SLOWLORIS) {
+		if (r->sent >= nsb_run.hello_len) {
+			r->t_next = now + nsb_ns(nsb_opt.trickle_interval);
+			return;		/* the whole ClientHello is out */
+		}
+		b = nsb_run.hello[r->sent];
+	}
+	if (send(r->fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+		r->sent++;
+		th->atk.ctr[r->kind == NSB_RAW_SLOWLORIS ? NSB_C_SL_BYTES :
+		    NSB_C_TQ_BYTES]++;
+		r->t_next = now + nsb_ns(nsb_opt.trickle_interval);
+		return;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+	    errno == ENOTCONN || errno == EINPROGRESS)
+		return;		/* try on the next tick */
+	nsb_raw_end(th, i, now, true);
+}
+
+/*
+ * Which raw sockets the daemon has closed, and which history hogs it cut
+ * off.  A closed socket answers our next byte with RST (POLLHUP); a FIN
+ * alone may be a half-close (the daemon lingering after close_notify), so
+ * it only makes the next byte go at once, as a probe.
+ */
+static void
+nsb_raw_poll(struct nsb_thread *th, uint64_t now)
+{
+	struct nsb_conn	*c;
+	int		 i, n = 0;
+	short		 ev;
+
+	for (i = 0; i < th->nraw; i++) {
+		th->pfd[n].fd = th->raw[i].fd;
+		th->pfd[n++].events = POLLRDHUP;
+	}
+	for (i = 0; i < th->natks; i++) {
+		c = th->atks[i];
+		th->pfd[n].fd = c->role == NSB_ROLE_HOG && c->hog_sent &&
+		    c->bev != NULL ? bufferevent_getfd(c->bev) : -1;
+		th->pfd[n++].events = POLLRDHUP;
+	}
+	if (n == 0 || poll(th->pfd, (nfds_t)n, 0) <= 0)
+		return;
+	for (i = th->natks - 1; i >= 0; i--) {
+		if ((th->pfd[th->nraw + i].revents &
+		    (POLLRDHUP | POLLHUP | POLLERR)) == 0)
+			continue;
+		c = th->atks[i];
+		th->atk.ctr[NSB_C_HOG_CLOSED]++;
+		nsb_conn_close(c, NSB_ST_DOWN);
+		c->t_retry = now + nsb_ns(NSB_ATK_RETRY);
+	}
+	/* Backwards: nsb_raw_end moves the last one into the hole. */
+	for (i = th->nraw - 1; i >= 0; i--) {
+		ev = th->pfd[i].revents;
+		if (ev & (POLLHUP | POLLERR))
+			nsb_raw_end(th, i, now, true);
+		else if ((ev & POLLRDHUP) && !th->raw[i].fin) {
+			th->raw[i].fin = true;
+			th->raw[i].t_next = now;
+		}
+	}
+}
+
+/* A slowloris: TCP only, then the ClientHello a byte at a time. */
+static void
+nsb_slowloris_start(struct nsb_thread *th, uint64_t now)
+{
+	struct sockaddr_in	src;
+	int			fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (nsb_opt.spread) {
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof one);
+		nsb_spread_addr(nsb_run.ntotal + th->id * 1000 +
+		    (int)(th->sl_started % 1000), &src);
+		if (bind(fd, (struct sockaddr *)&src, sizeof src) == -1) {
+			close(fd);
+			return;
+		}
+	}
+	if (connect(fd, (struct sockaddr *)&nsb_run.dst, sizeof nsb_run.dst) ==
+	    -1 && errno != EINPROGRESS) {
+		close(fd);
+		return;
+	}
+	th->atk.ctr[NSB_C_SL_OPENED]++;
+	nsb_raw_add(th, fd, NSB_RAW_SLOWLORIS, now);
+}
+
+/* A trickle cycle: a free trickle session connects, logs in, quits. */
+static void
+nsb_trickle_start(struct nsb_thread *th)
+{
+	struct nsb_conn	*c;
+	int		 i;
+
+	for (i = 0; i < th->natks; i++) {
+		c = th->atks[i];
+		if (c->role != NSB_ROLE_TRICKLE || c->state != NSB_ST_DOWN ||
+		    c->zombie != NULL)
+			continue;
+		th->atk.ctr[NSB_C_TQ_CYCLES]++;
+		nsb_conn_start(c);
+		return;
+	}
+	th->atk.ctr[NSB_C_TQ_NOT_STARTED]++;	/* every session busy */
+}
+
+/* New raw sockets and trickle cycles at their rates. */
+static void
+nsb_atk_start_raw(struct nsb_thread *th, uint64_t now)
+{
+	double		since = (double)(now - nsb_run.win[nsb_run.storm_win]) /
+			    1e9;
+	uint64_t	due;
+
+	due = th->sl_rate > 0 ? (uint64_t)(th->sl_rate * since) + 1 : 0;
+	while (th->sl_started < due) {
+		th->sl_started++;
+		if (th->nraw >= th->rawcap)
+			th->atk.ctr[NSB_C_SL_NOT_STARTED]++;
+		else
+			nsb_slowloris_start(th, now);
+	}
+	due = th->tq_rate > 0 ? (uint64_t)(th->tq_rate * since) + 1 : 0;
+	while (th->tq_started < due) {
+		th->tq_started++;
+		if (th->nraw >= th->rawcap)
+			th->atk.ctr[NSB_C_TQ_NOT_STARTED]++;
+		else
+			nsb_trickle_start(th);
+	}
+}
+
+/*
+ * Free the bufferevents closed since the last tick (outside libevent's
+ * callbacks); a trickle session's socket carries on as a raw one.
+ */
+static void
+nsb_atk_reap(struct nsb_thread *th, bool final)
+{
+	struct nsb_conn	*c;
+	SSL		*ssl;
+	int		 i, fd;
+
+	for (i = 0; i < th->natks; i++) {
+		c = th->atks[i];
+		if (c->zombie == NULL)
+			continue;
+		fd = (int)bufferevent_getfd(c->zombie);
+		ssl = bufferevent_openssl_get_ssl(c->zombie);
+		bufferevent_free(c->zombie);
+		SSL_free(ssl);		/* its socket BIO leaves fd open */
+		c->zombie = NULL;
+		if (fd < 0)
+			continue;
+		if (c->zombie_keep && !final) {
+			th->atk.ctr[NSB_C_TQ_TRICKLING]++;
+			nsb_raw_add(th, fd, NSB_RAW_TRICKLE, c->t_quit);
+		} else
+			close(fd);
+	}
+}
+
+/* Attacking sessions: come back after a cut, keep the pressure on. */
+static void
+nsb_atk_sessions(struct nsb_thread *th, uint64_t now)
+{
+	static const enum nsb_ctr again[] = {
+		[NSB_ROLE_FLOOD] = NSB_C_FL_RECONNECTS,
+		[NSB_ROLE_PASSWD] = NSB_C_PW_RECONNECTS,
+		[NSB_ROLE_HOG] = NSB_C_HOG_RECONNECTS,
+		[NSB_ROLE_SLOWREAD] = NSB_C_SR_RECONNECTS,
+	};
+	struct nsb_conn	*c;
+	int		 i;
+
+	for (i = 0; i < th->natks; i++) {
+		c = th->atks[i];
+		if (c->role == NSB_ROLE_TRICKLE)
+			continue;
+		if (c->state == NSB_ST_DOWN && c->zombie == NULL &&
+		    now >= c->t_retry) {
+			th->atk.ctr[again[c->role]]++;
+			nsb_conn_start(c);
+		} else
+			nsb_atk_kick(c, now);
+	}
+}
+
+/* The hog room's history: posted before the run, paced on refusals. */
+static void
+nsb_atk_fill(struct nsb_thread *th, uint64_t now)
+{
+	struct nsb_conn	*c;
+	int		 i;
+
+	for (i = 0; i < th->natks; i++) {
+		c = th->atks[i];
+		if (!c->filling || c->inflight > 0 || c->bev == NULL ||
+		    now < c->t_retry)
+			continue;
+		nsb_send(c, nsb_run.fill_line, nsb_run.fill_len);
+		c->inflight = 1;
+	}
+}
+
+static void
+nsb_atk_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct nsb_thread	*th = arg;
+	uint64_t		 now = nsb_now();
+	int			 i;
+
+	nsb_atk_reap(th, false);
+	nsb_raw_poll(th, now);
+	for (i = th->nraw - 1; i >= 0; i--)
+		nsb_raw_byte(th, i, now);
+	if (th->stage == NSB_STAGE_FILL)
+		nsb_atk_fill(th, now);
+	if (nsb_atk_on(th, now)) {
+		nsb_atk_start_raw(th, now);
+		nsb_atk_sessions(th, now);
+	}
+}
+
+/* The run is over: what is still open is counted, then closed. */
+static void
+nsb_atk_end(struct nsb_thread *th)
+{
+	uint64_t	now = nsb_now();
+
+	nsb_atk_reap(th, true);
+	while (th->nraw > 0)
+		nsb_raw_end(th, th->nraw - 1, now, false);
+}
+
 /* The thread sees a new stage for the first time. */
 static void
 nsb_thread_enter(struct nsb_thread *th, enum nsb_stage stage, uint64_t now)
@@ -1228,6 +2047,12 @@ nsb_thread_enter(struct nsb_thread *th, enum nsb_stage stage, uint64_t now)
 	int	i;
 
 	th->stage = stage;
+	if (stage == NSB_STAGE_FILL) {
+		for (i = 0; i < th->natks; i++) {
+			if (th->atks[i]->fill_left > 0)
+				th->atks[i]->filling = true;
+		}
+	}
 	if (stage == NSB_STAGE_RUN && nsb_opt.rate <= 0) {
 		for (i = 0; i < th->npubs; i++)
 			nsb_pub_fill(th->pubs[i], now);
@@ -1280,6 +2105,7 @@ nsb_thread_main(void *arg)
 	event_base_loop(th->base, 0);
 	for (i = 0; i < th->nconns; i++)
 		nsb_conn_close(th->conns[i], NSB_ST_DOWN);
+	nsb_atk_end(th);
 	return NULL;
 }
 
@@ -1291,15 +2117,24 @@ nsb_conn_setup(struct nsb_conn *c, int i, enum nsb_role role, int num)
 	static const char	 letter[] = {
 		[NSB_ROLE_PUB] = 'p', [NSB_ROLE_SUB] = 's',
 		[NSB_ROLE_IDLE] = 'i', [NSB_ROLE_STORM] = 'l',
+		[NSB_ROLE_FLOOD] = 'f', [NSB_ROLE_PASSWD] = 'w',
+		[NSB_ROLE_HOG] = 'h', [NSB_ROLE_SLOWREAD] = 'r',
+		[NSB_ROLE_TRICKLE] = 't',
 	};
 	const char		*pfx = nsb_opt.prefix;
 
 	c->idx = i;
 	c->role = role;
+	c->num = num;
 	c->pub = role == NSB_ROLE_PUB ? num : -1;
 	c->state = NSB_ST_DOWN;
 	snprintf(c->user, sizeof c->user, "%s%c%d", pfx, letter[role], num);
-	if (role == NSB_ROLE_IDLE)
+	/* Presence floods reach the chat room; the others stay apart. */
+	if (role == NSB_ROLE_HOG || role == NSB_ROLE_SLOWREAD)
+		snprintf(c->room, sizeof c->room, "#%s-hog", pfx);
+	else if (role == NSB_ROLE_PASSWD || role == NSB_ROLE_TRICKLE)
+		snprintf(c->room, sizeof c->room, "#%s-atk", pfx);
+	else if (role == NSB_ROLE_IDLE)
 		snprintf(c->room, sizeof c->room, "#%s-%d", pfx,
 		    num / nsb_opt.room_size);
 	else if (nsb_opt.scenario == NSB_DURABLE && !nsb_opt.shared_room)
@@ -1315,18 +2150,81 @@ nsb_conn_setup(struct nsb_conn *c, int i, enum nsb_role role, int num)
 		nsb_pub_init(c);
 }
 
-/* Sessions: publishers first, then subscribers, idle and storm clients. */
+/* The abuse roles in the order their sessions follow the storm clients. */
+static const struct {
+	enum nsb_role	 role;
+	int		*count;
+} nsb_atk_roles[] = {
+	{ NSB_ROLE_FLOOD, &nsb_opt.flooders },
+	{ NSB_ROLE_PASSWD, &nsb_opt.passwd_users },
+	{ NSB_ROLE_HOG, &nsb_opt.hogs },
+	{ NSB_ROLE_SLOWREAD, &nsb_opt.slow_readers },
+	{ NSB_ROLE_TRICKLE, &nsb_opt.trickle_users },
+};
+#define NSB_ATK_NROLES	(sizeof nsb_atk_roles / sizeof nsb_atk_roles[0])
+
+static int
+nsb_atk_total(void)
+{
+	size_t	i;
+	int	n = 0;
+
+	for (i = 0; i < NSB_ATK_NROLES; i++)
+		n += *nsb_atk_roles[i].count;
+	return n;
+}
+
+/* Session I (from 0) of the attackers: its role and number in the role. */
+static enum nsb_role
+nsb_atk_which(int i, int *num)
+{
+	size_t	k;
+
+	for (k = 0; k < NSB_ATK_NROLES; k++) {
+		if (i < *nsb_atk_roles[k].count)
+			break;
+		i -= *nsb_atk_roles[k].count;
+	}
+	*num = i;
+	return nsb_atk_roles[k].role;
+}
+
+/*
+ * The history posters (hogs and slow readers) share --hist-fill messages
+ * so that everyone stays within the message burst.
+ */
+static void
+nsb_atk_share_fill(struct nsb_conn *c)
+{
+	int	F = nsb_opt.hogs + nsb_opt.slow_readers, k;
+
+	if (F == 0 || (c->role != NSB_ROLE_HOG &&
+	    c->role != NSB_ROLE_SLOWREAD))
+		return;
+	k = c->role == NSB_ROLE_HOG ? c->num : nsb_opt.hogs + c->num;
+	c->fill_left = (uint32_t)(nsb_opt.hist_fill / F +
+	    (k < nsb_opt.hist_fill % F ? 1 : 0));
+	if (c->fill_left > 0)
+		nsb_run.nfill++;
+}
+
+/*
+ * Sessions: publishers first, then subscribers, idle and storm clients,
+ * then the attackers.
+ */
 static void
 nsb_setup_conns(void)
 {
 	struct nsb_conn		*c;
 	struct nsb_thread	*th;
-	int			 i, n, s, p, l;
+	enum nsb_role		 role;
+	int			 i, n, s, p, l, a, num;
 
 	s = nsb_opt.subs;
 	p = nsb_opt.pubs;
 	l = nsb_opt.scenario == NSB_LOGINS ? nsb_opt.users : 0;
-	n = nsb_opt.scenario == NSB_IDLE ? nsb_opt.n : p + s + l;
+	a = nsb_atk_total();
+	n = nsb_opt.scenario == NSB_IDLE ? nsb_opt.n : p + s + l + a;
 	nsb_run.ntotal = n;
 	if (nsb_opt.scenario == NSB_DURABLE && !nsb_opt.shared_room)
 		nsb_run.receivers = 0;
@@ -1338,6 +2236,7 @@ nsb_setup_conns(void)
 		th->conns = nsb_calloc((size_t)n, sizeof *th->conns);
 		th->pubs = nsb_calloc((size_t)(p + 1), sizeof *th->pubs);
 		th->storms = nsb_calloc((size_t)(l + 1), sizeof *th->storms);
+		th->atks = nsb_calloc((size_t)(a + 1), sizeof *th->atks);
 		th->probe_seq = nsb_calloc((size_t)(p + 1),
 		    sizeof *th->probe_seq);
 	}
@@ -1353,9 +2252,16 @@ nsb_setup_conns(void)
 			th->pubs[th->npubs++] = c;
 		} else if (i < p + s)
 			nsb_conn_setup(c, i, NSB_ROLE_SUB, i - p);
-		else {
+		else if (i < p + s + l) {
 			nsb_conn_setup(c, i, NSB_ROLE_STORM, i - p - s);
 			th->storms[th->nstorms++] = c;
+		} else {
+			role = nsb_atk_which(i - p - s - l, &num);
+			nsb_conn_setup(c, i, role, num);
+			nsb_atk_share_fill(c);
+			th->atks[th->natks++] = c;
+			if (role == NSB_ROLE_TRICKLE)
+				th->ntrickle++;
 		}
 		/* The probe: a subscriber if the thread has one. */
 		if (c->rx_next != NULL && (th->probe == NULL ||
@@ -1363,6 +2269,26 @@ nsb_setup_conns(void)
 		    c->role == NSB_ROLE_SUB)))
 			th->probe = c;
 	}
+}
+
+/* The attackers' share of this thread: rates, raw sockets, the tick. */
+static void
+nsb_setup_atk_thread(struct nsb_thread *th)
+{
+	struct timeval	tick = { 0, NSB_ATK_TICK_MS * 1000 };
+	int		T = nsb_opt.threads;
+
+	th->sl_rate = nsb_opt.slowloris_rate / T;
+	if (nsb_opt.trickle_users > 0)
+		th->tq_rate = nsb_opt.trickle_rate * th->ntrickle /
+		    nsb_opt.trickle_users;
+	th->rawcap = (nsb_opt.max_raw + T - 1) / T;
+	th->raw = nsb_calloc((size_t)th->rawcap, sizeof *th->raw);
+	th->pfd = nsb_calloc((size_t)(th->rawcap + th->natks),
+	    sizeof *th->pfd);
+	th->atk_tick = event_new(th->base, -1, EV_PERSIST, nsb_atk_tick_cb,
+	    th);
+	event_add(th->atk_tick, &tick);
 }
 
 static void
@@ -1391,6 +2317,8 @@ nsb_setup_threads(void)
 		if (nsb_opt.users > 0)
 			th->storm_rate = nsb_opt.storm_rate * th->nstorms /
 			    nsb_opt.users;
+		if (nsb_opt.scenario == NSB_ABUSE)
+			nsb_setup_atk_thread(th);
 	}
 }
 
@@ -1411,6 +2339,85 @@ nsb_setup_tls(void)
 	nsb_run.ctx = ctx;
 }
 
+/* The ClientHello our context sends, captured once for the slowloris. */
+static void
+nsb_setup_hello(void)
+{
+	SSL	*ssl;
+	BIO	*rb, *wb;
+	int	 len;
+
+	if ((ssl = SSL_new(nsb_run.ctx)) == NULL ||
+	    (rb = BIO_new(BIO_s_mem())) == NULL ||
+	    (wb = BIO_new(BIO_s_mem())) == NULL)
+		nsb_die("cannot make a ClientHello");
+	SSL_set_bio(ssl, rb, wb);
+	SSL_set_connect_state(ssl);
+	if (SSL_do_handshake(ssl) == 1 || (len = BIO_pending(wb)) <= 0)
+		nsb_die("cannot make a ClientHello");
+	nsb_run.hello = nsb_calloc(1, (size_t)len);
+	if (BIO_read(wb, nsb_run.hello, len) != len)
+		nsb_die("cannot make a ClientHello");
+	nsb_run.hello_len = (size_t)len;
+	SSL_free(ssl);
+	ERR_clear_error();
+}
+
+static char *
+nsb_line(size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static char *
+nsb_line(size_t *len, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		nsb_die("out of memory");
+	*len = (size_t)n;
+	return s;
+}
+
+/* The attackers' requests, built once. */
+static void
+nsb_setup_abuse(void)
+{
+	static const char	*status[3] = { "away", "busy", "online" };
+	const char		*pfx = nsb_opt.prefix;
+	char			*content;
+	int			 i;
+
+	content = nsb_calloc(1, (size_t)nsb_opt.hist_size + 1);
+	memset(content, 'h', (size_t)nsb_opt.hist_size);
+	nsb_run.fill_line = nsb_line(&nsb_run.fill_len,
+	    "{\"type\":\"message\",\"to\":\"#%s-hog\",\"content\":\"%s\"}\n",
+	    pfx, content);
+	free(content);
+	nsb_run.hist_line = nsb_line(&nsb_run.hist_len,
+	    "{\"type\":\"history\",\"with\":\"#%s-hog\",\"limit\":%d}\n", pfx,
+	    nsb_opt.hist_limit);
+	nsb_run.passwd_line = nsb_line(&nsb_run.passwd_len,
+	    "{\"type\":\"passwd\",\"old\":\"not-%s\",\"new\":\"%s-new\"}\n",
+	    nsb_opt.password, nsb_opt.password);
+	for (i = 0; i < 3; i++)
+		nsb_run.presence_line[i] = nsb_line(&nsb_run.presence_len[i],
+		    "{\"type\":\"presence\",\"status\":\"%s\",\"text\":"
+		    "\"nsbench flood\"}\n", status[i]);
+	/* Per 100 ms, so that the reads are smooth. */
+	nsb_run.slow_cfg = ev_token_bucket_cfg_new(
+	    (size_t)nsb_opt.slow_read_rate / 10 + 1,
+	    (size_t)nsb_opt.slow_read_rate / 10 + 1, EV_RATE_LIMIT_MAX,
+	    EV_RATE_LIMIT_MAX, &(struct timeval){ 0, 100000 });
+	if (nsb_run.slow_cfg == NULL)
+		nsb_die("ev_token_bucket_cfg_new failed");
+	nsb_setup_hello();
+}
+
 static void
 nsb_setup_rlimit(void)
 {
@@ -1423,7 +2430,8 @@ nsb_setup_rlimit(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 	getrlimit(RLIMIT_NOFILE, &rl);
 	need = (rlim_t)(nsb_opt.scenario == NSB_IDLE ? nsb_opt.n :
-	    nsb_opt.subs + nsb_opt.pubs + nsb_opt.users) + 32;
+	    nsb_opt.subs + nsb_opt.pubs + nsb_opt.users + nsb_atk_total() +
+	    (nsb_opt.scenario == NSB_ABUSE ? nsb_opt.max_raw : 0)) + 32;
 	if (rl.rlim_cur < need)
 		fprintf(stderr, "nsbench: warning: RLIMIT_NOFILE is %llu, "
 		    "%llu sessions need about %llu: the run will fall short\n",
@@ -1484,8 +2492,20 @@ nsb_drain(void)
 	return (double)(nsb_now() - t0) / 1e9;
 }
 
+/* The daemon's open descriptors over one phase. */
+struct nsb_fds {
+	long			 start, max, end;	/* -1: unknown */
+};
+
+#define NSB_PH_CALM	0
+#define NSB_PH_ATTACK	1
+#define NSB_PH_SETTLE	2
+
 struct nsb_result {
 	struct nsb_snap		 s_conn0, s_conn1, s_auth1, s_hold;
+	struct nsb_fds		 fds[3];	/* calm, attack, settle */
+	struct nsb_atk		 atk;
+	bool			 fill_timeout;
 	struct nsb_snap		 s_win[NSB_MAX_WINDOWS + 1];
 	struct nsb_window	 win[NSB_MAX_WINDOWS];
 	uint64_t		 welcomed, ready, failed;
@@ -1526,6 +2546,21 @@ nsb_count_lost(void)
 }
 
 static void
+nsb_atk_merge(struct nsb_atk *to, const struct nsb_atk *from)
+{
+	int	i;
+
+	for (i = 0; i < NSB_C_COUNT; i++)
+		to->ctr[i] += from->ctr[i];
+	nsb_hist_merge(&to->sl_life, &from->sl_life);
+	nsb_hist_merge(&to->tq_life, &from->tq_life);
+	if (from->sl_held_max > to->sl_held_max)
+		to->sl_held_max = from->sl_held_max;
+	if (from->tq_held_max > to->tq_held_max)
+		to->tq_held_max = from->tq_held_max;
+}
+
+static void
 nsb_collect(struct nsb_result *r)
 {
 	struct nsb_thread	*th;
@@ -1549,6 +2584,7 @@ nsb_collect(struct nsb_result *r)
 		r->lag_stalls += th->lag_stalls;
 		r->unsent += th->unsent;
 		r->storm_fail += th->storm_fail;
+		nsb_atk_merge(&r->atk, &th->atk);
 		if (th->nerrs > 0 && r->lasterr[0] == '\0')
 			snprintf(r->lasterr, sizeof r->lasterr, "%s",
 			    th->lasterr);
@@ -1638,6 +2674,78 @@ nsb_jconnect(const struct nsb_result *r)
 	return o;
 }
 
+static json_t *
+nsb_jfds(const struct nsb_fds *f)
+{
+	json_t	*o = json_object();
+
+	nsb_jset(o, "start", nsb_jnum((double)f->start));
+	nsb_jset(o, "max", nsb_jnum((double)f->max));
+	nsb_jset(o, "end", nsb_jnum((double)f->end));
+	return o;
+}
+
+/* p99 under attack over p99 in calm; -1 when either is unknown. */
+static double
+nsb_p99_ratio(const struct nsb_result *r)
+{
+	double	calm = nsb_hist_ms(&r->win[0].lat, 0.99);
+	double	atk = nsb_hist_ms(&r->win[1].lat, 0.99);
+
+	return calm > 0 && atk >= 0 ? atk / calm : -1;
+}
+
+/* Descriptors after the settle, less those at the end of the calm. */
+static long
+nsb_fd_growth(const struct nsb_result *r)
+{
+	if (r->fds[NSB_PH_SETTLE].end < 0 || r->fds[NSB_PH_CALM].end < 0)
+		return LONG_MIN;
+	return r->fds[NSB_PH_SETTLE].end - r->fds[NSB_PH_CALM].end;
+}
+
+static uint64_t
+nsb_readers_cut(const struct nsb_result *r)
+{
+	return r->dropped + r->atk.ctr[NSB_C_SR_CUT];
+}
+
+/* The abuse scenario's own figures: descriptors, attackers, targets. */
+static json_t *
+nsb_jabuse(const struct nsb_result *r)
+{
+	json_t	*o = json_object(), *a = json_object(), *g;
+	long	 growth = nsb_fd_growth(r);
+	int	 i;
+
+	nsb_jset(o, "handshake_timeout_s", json_real(nsb_opt.handshake_timeout));
+	nsb_jset(o, "settle_s", json_real(nsb_opt.settle));
+	nsb_jset(o, "p99_ratio", nsb_jnum(nsb_p99_ratio(r)));
+	nsb_jset(o, "readers_disconnected",
+	    json_integer((json_int_t)nsb_readers_cut(r)));
+	nsb_jset(o, "fds_after_settle",
+	    nsb_jnum((double)r->fds[NSB_PH_SETTLE].end));
+	nsb_jset(o, "fd_growth", growth == LONG_MIN ? json_null() :
+	    json_integer(growth));
+	nsb_jset(o, "fill_timeout", json_boolean(r->fill_timeout));
+	nsb_jset(o, "slowloris_lifetime_ms", nsb_jhist(&r->atk.sl_life));
+	nsb_jset(o, "slowloris_held_max_s",
+	    json_real((double)r->atk.sl_held_max / 1e9));
+	nsb_jset(o, "trickle_lifetime_ms", nsb_jhist(&r->atk.tq_life));
+	nsb_jset(o, "trickle_held_max_s",
+	    json_real((double)r->atk.tq_held_max / 1e9));
+	for (i = 0; i < NSB_C_COUNT; i++) {
+		if ((g = json_object_get(a, nsb_ctr_names[i].group)) == NULL) {
+			g = json_object();
+			json_object_set_new(a, nsb_ctr_names[i].group, g);
+		}
+		nsb_jset(g, nsb_ctr_names[i].name,
+		    json_integer((json_int_t)r->atk.ctr[i]));
+	}
+	nsb_jset(o, "attackers", a);
+	return o;
+}
+
 /* One measured window: rates, CPU, latency. */
 static json_t *
 nsb_jwindow(const struct nsb_result *r, int w)
@@ -1666,7 +2774,11 @@ nsb_jwindow(const struct nsb_result *r, int w)
 	    json_integer(b->srv_rss));
 	nsb_jset(o, "latency_ms", nsb_jhist(&win->lat));
 	nsb_jset(o, "ack_latency_ms", nsb_jhist(&win->acklat));
-	if (nsb_run.storm_win >= 0) {
+	if (nsb_opt.scenario == NSB_ABUSE) {
+		nsb_jset(o, "attack", json_boolean(w == nsb_run.storm_win));
+		nsb_jset(o, "fds", nsb_jfds(&r->fds[w]));
+	}
+	if (nsb_opt.scenario == NSB_LOGINS) {
 		nsb_jset(o, "storm", json_boolean(w == nsb_run.storm_win));
 		nsb_jset(o, "logins", json_integer((json_int_t)win->logins));
 		nsb_jset(o, "logins_per_s", json_real((double)win->logins /
@@ -1753,6 +2865,8 @@ nsb_json(const struct nsb_result *r)
 		for (w = 0; w < nsb_run.nwin; w++)
 			json_array_append_new(wins, nsb_jwindow(r, w));
 		nsb_jset(o, "windows", wins);
+		if (nsb_opt.scenario == NSB_ABUSE)
+			nsb_jset(o, "abuse", nsb_jabuse(r));
 	}
 	nsb_jset(o, "foreign_lines", json_integer((json_int_t)r->foreign));
 	nsb_jset(o, "first_error", r->lasterr[0] == '\0' ? json_null() :
@@ -1780,7 +2894,9 @@ nsb_print_window(const struct nsb_result *r, int w)
 	const char		*label = "";
 	char			 pct[16];
 
-	if (nsb_run.storm_win >= 0)
+	if (nsb_opt.scenario == NSB_ABUSE)
+		label = w == nsb_run.storm_win ? "[attack] " : "[calm]   ";
+	else if (nsb_run.storm_win >= 0)
 		label = w == nsb_run.storm_win ? "[storm] " : "[calm]  ";
 	printf("%s%.0f deliveries/s, %.0f deliveries/server-CPU-s, "
 	    "%.0f acked/s (%.0f acked/server-CPU-s); server CPU %.0f%%, "
@@ -1797,10 +2913,74 @@ nsb_print_window(const struct nsb_result *r, int w)
 	    win->lat.count ? (double)win->lat.max / 1e6 : -1, win->lat.count,
 	    nsb_hist_ms(&win->acklat, 0.5), nsb_hist_ms(&win->acklat, 0.99),
 	    win->acklat.count ? (double)win->acklat.max / 1e6 : -1);
-	if (nsb_run.storm_win >= 0)
+	if (nsb_opt.scenario == NSB_ABUSE)
+		printf("%sdaemon descriptors: %ld at the start, %ld at most, "
+		    "%ld at the end\n", label, r->fds[w].start, r->fds[w].max,
+		    r->fds[w].end);
+	if (nsb_opt.scenario == NSB_LOGINS)
 		printf("%slogins %.1f/s, login ms p50 %.1f p99 %.1f\n", label,
 		    (double)win->logins / dt, nsb_hist_ms(&win->loginlat, 0.5),
 		    nsb_hist_ms(&win->loginlat, 0.99));
+}
+
+/* A raw attack: how long the daemon held its sockets. */
+static void
+nsb_print_raw(const char *what, const struct nsb_hist *life, uint64_t held,
+    const uint64_t *ctr, enum nsb_ctr closed, enum nsb_ctr open_end,
+    enum nsb_ctr overdue, double deadline)
+{
+	printf("%s: %" PRIu64 " closed by the daemon", what, ctr[closed]);
+	if (life->count > 0)
+		printf(" after p50 %.2f s, max %.2f s", nsb_hist_ms(life, 0.5) /
+		    1e3, (double)life->max / 1e9);
+	printf(" (deadline %g s); %" PRIu64 " still open at the end; longest "
+	    "held %.1f s; %" PRIu64 " held past the deadline\n", deadline,
+	    ctr[open_end], (double)held / 1e9, ctr[overdue]);
+}
+
+static void
+nsb_print_abuse(const struct nsb_result *r)
+{
+	const uint64_t	*c = r->atk.ctr;
+	long		 growth = nsb_fd_growth(r);
+	double		 ratio = nsb_p99_ratio(r);
+
+	printf("after %.0f s settle: %ld daemon descriptors (%+ld against "
+	    "the end of the calm window)\n", nsb_opt.settle,
+	    r->fds[NSB_PH_SETTLE].end, growth == LONG_MIN ? 0 : growth);
+	printf("slowloris: %" PRIu64 " connects, %" PRIu64 " bytes; ",
+	    c[NSB_C_SL_OPENED], c[NSB_C_SL_BYTES]);
+	nsb_print_raw("held", &r->atk.sl_life, r->atk.sl_held_max, c,
+	    NSB_C_SL_CLOSED, NSB_C_SL_OPEN_END, NSB_C_SL_OVERDUE,
+	    nsb_opt.handshake_timeout);
+	printf("trickle after quit: %" PRIu64 " cycles (%" PRIu64 " logins "
+	    "ok, %" PRIu64 " refused), %" PRIu64 " trickled; ",
+	    c[NSB_C_TQ_CYCLES], c[NSB_C_TQ_LOGIN_OK], c[NSB_C_TQ_LOGIN_ERR],
+	    c[NSB_C_TQ_TRICKLING]);
+	nsb_print_raw("held", &r->atk.tq_life, r->atk.tq_held_max, c,
+	    NSB_C_TQ_CLOSED, NSB_C_TQ_OPEN_END, NSB_C_TQ_OVERDUE,
+	    NSB_QUIT_DEADLINE);
+	printf("presence flood: %" PRIu64 " sent, %" PRIu64 " ok, %" PRIu64
+	    " rate_limited, %" PRIu64 " other errors; cut off %" PRIu64
+	    " times\n", c[NSB_C_FL_SENT], c[NSB_C_FL_OK], c[NSB_C_FL_LIMITED],
+	    c[NSB_C_FL_ERR], c[NSB_C_FL_CLOSED]);
+	printf("passwd storm: %" PRIu64 " sent, %" PRIu64 " auth_failed, %"
+	    PRIu64 " rate_limited, %" PRIu64 " other errors; cut off %" PRIu64
+	    " times\n", c[NSB_C_PW_SENT], c[NSB_C_PW_FAILED],
+	    c[NSB_C_PW_LIMITED], c[NSB_C_PW_ERR] + c[NSB_C_PW_OK],
+	    c[NSB_C_PW_CLOSED]);
+	printf("history hogs: %" PRIu64 " requests, cut off %" PRIu64 " times; "
+	    "slow readers: %" PRIu64 " pages, %.1f MB read, cut off %" PRIu64
+	    " times; reconnect logins refused %" PRIu64 "\n",
+	    c[NSB_C_HOG_REQUESTS], c[NSB_C_HOG_CLOSED], c[NSB_C_SR_PAGES],
+	    (double)c[NSB_C_SR_BYTES] / 1e6, c[NSB_C_SR_CUT],
+	    c[NSB_C_LOGIN_REFUSED]);
+	printf("targets: p99 attack/calm %.2f (<= 2: %s); descriptor growth "
+	    "%+ld (<= 0: %s); readers disconnected %" PRIu64 " (0: %s)\n",
+	    ratio, ratio >= 0 && ratio <= 2 ? "ok" : "MISS",
+	    growth == LONG_MIN ? 0 : growth,
+	    growth != LONG_MIN && growth <= 0 ? "ok" : "MISS",
+	    nsb_readers_cut(r), nsb_readers_cut(r) == 0 ? "ok" : "MISS");
 }
 
 static void
@@ -1840,6 +3020,8 @@ nsb_print(const struct nsb_result *r)
 		    "sessions %" PRIu64 ", lag stalls %" PRIu64 ", unsent %"
 		    PRIu64 "\n", r->sent, r->acked, r->lost, r->dups,
 		    r->errors, r->dropped, r->lag_stalls, r->unsent);
+		if (nsb_opt.scenario == NSB_ABUSE && r->s_win[2].t != 0)
+			nsb_print_abuse(r);
 	}
 	if (nsb_opt.json) {
 		o = nsb_json(r);
@@ -1861,7 +3043,8 @@ nsb_windows(uint64_t t_go)
 
 	nsb_run.t_go = t_go;
 	nsb_run.storm_win = -1;
-	nsb_run.nwin = nsb_opt.scenario == NSB_LOGINS ? 2 : 1;
+	nsb_run.nwin = nsb_opt.scenario == NSB_LOGINS ||
+	    nsb_opt.scenario == NSB_ABUSE ? 2 : 1;
 	nsb_run.win[0] = t_go + nsb_ns(warm);
 	nsb_run.win[1] = nsb_run.win[0] + nsb_ns(d);
 	if (nsb_run.nwin == 2) {
@@ -1869,13 +3052,81 @@ nsb_windows(uint64_t t_go)
 		nsb_run.storm_win = 1;
 	}
 	nsb_run.t_end = nsb_run.win[nsb_run.nwin];
+	nsb_run.t_settle = nsb_run.t_end + nsb_ns(nsb_opt.settle);
+}
+
+/* Sleep until T, sampling the daemon's descriptors into F on the way. */
+static void
+nsb_sleep_fds(uint64_t t, struct nsb_fds *f)
+{
+	uint64_t	next;
+	long		n;
+
+	for (;;) {
+		n = nsb_proc_fds(nsb_opt.daemon_pid);
+		if (f->start < 0)
+			f->start = n;
+		if (n > f->max)
+			f->max = n;
+		f->end = n;
+		if ((next = nsb_now() + nsb_ns(0.1)) >= t)
+			break;
+		nsb_sleep_until(next);
+	}
+	nsb_sleep_until(t);
+	if ((n = nsb_proc_fds(nsb_opt.daemon_pid)) > f->max)
+		f->max = n;
+	f->end = n;
+}
+
+/* Abuse: the hog room gets its history before anything is measured. */
+static void
+nsb_fill(struct nsb_result *r)
+{
+	uint64_t	deadline = nsb_now() + nsb_ns(nsb_opt.setup_timeout);
+
+	if (nsb_run.nfill == 0)
+		return;
+	nsb_set_stage(NSB_STAGE_FILL);
+	while (NSB_SUM(a_filled) < (uint64_t)nsb_run.nfill) {
+		if (nsb_now() > deadline) {
+			r->fill_timeout = true;
+			fprintf(stderr, "nsbench: posting the history timed "
+			    "out after %.0f s\n", nsb_opt.setup_timeout);
+			return;
+		}
+		usleep(2000);
+	}
+}
+
+/* The measured windows; the abuse scenario samples descriptors too. */
+static void
+nsb_measure(struct nsb_result *r)
+{
+	int	w;
+
+	nsb_windows(nsb_now());
+	nsb_set_stage(NSB_STAGE_RUN);
+	for (w = 0; w <= nsb_run.nwin; w++) {
+		if (nsb_opt.scenario != NSB_ABUSE || w == 0)
+			nsb_sleep_until(nsb_run.win[w]);
+		else
+			nsb_sleep_fds(nsb_run.win[w], &r->fds[w - 1]);
+		nsb_snap(&r->s_win[w]);
+	}
+	nsb_set_stage(NSB_STAGE_STOP);
+	/* The attackers' sockets: all gone once their deadlines passed? */
+	if (nsb_opt.scenario == NSB_ABUSE)
+		nsb_sleep_fds(nsb_run.t_settle, &r->fds[NSB_PH_SETTLE]);
 }
 
 static int
 nsb_run_all(struct nsb_result *r)
 {
-	int	i, w;
+	int	i;
 
+	for (i = 0; i < 3; i++)
+		r->fds[i].start = r->fds[i].max = r->fds[i].end = -1;
 	for (i = 0; i < nsb_opt.threads; i++) {
 		if (pthread_create(&nsb_threads[i].tid, NULL, nsb_thread_main,
 		    &nsb_threads[i]) != 0)
@@ -1900,13 +3151,9 @@ nsb_run_all(struct nsb_result *r)
 		nsb_sleep_until(r->s_auth1.t + nsb_ns(nsb_opt.hold));
 		nsb_snap(&r->s_hold);
 	} else if (r->ready == (uint64_t)nsb_run.ntotal) {
-		nsb_windows(nsb_now());
-		nsb_set_stage(NSB_STAGE_RUN);
-		for (w = 0; w <= nsb_run.nwin; w++) {
-			nsb_sleep_until(nsb_run.win[w]);
-			nsb_snap(&r->s_win[w]);
-		}
-		nsb_set_stage(NSB_STAGE_STOP);
+		if (nsb_opt.scenario == NSB_ABUSE)
+			nsb_fill(r);
+		nsb_measure(r);
 		r->drain_s = nsb_drain();
 	}
 	nsb_set_stage(NSB_STAGE_EXIT);
@@ -1940,14 +3187,29 @@ nsb_cleanup(void)
 	for (i = 0; i < nsb_opt.threads; i++) {
 		th = &nsb_threads[i];
 		event_free(th->tick);
+		if (th->atk_tick != NULL) {
+			event_free(th->atk_tick);
+			th->atk_tick = NULL;
+		}
 		event_base_free(th->base);
 		free(th->conns);
 		free(th->pubs);
 		free(th->storms);
 		free(th->probe_seq);
+		free(th->atks);
+		free(th->raw);
+		free(th->pfd);
 	}
 	free(nsb_conns);
 	free(nsb_threads);
+	free(nsb_run.fill_line);
+	free(nsb_run.hist_line);
+	free(nsb_run.passwd_line);
+	for (i = 0; i < 3; i++)
+		free(nsb_run.presence_line[i]);
+	free(nsb_run.hello);
+	if (nsb_run.slow_cfg != NULL)
+		ev_token_bucket_cfg_free(nsb_run.slow_cfg);
 	SSL_CTX_free(nsb_run.ctx);
 }
 
@@ -1962,6 +3224,13 @@ nsb_usage(FILE *f)
 "  idle    -n N [--spread] [--room-size K] [--hold S]\n"
 "  logins  [-s SUBS -P PUBS --rate R] [--users U] [--storm-rate L]\n"
 "  durable -P PUBS [--window W] [--shared-room] [--duration S]\n"
+"  abuse   [-s SUBS -P PUBS --rate R] [--slowloris R] [--trickle R]\n"
+"          [--trickle-users U] [--trickle-no-login] [--trickle-interval S]\n"
+"          [--flooders N] [--flood-window W] [--passwd-users N]\n"
+"          [--passwd-window W] [--hogs N] [--hog-requests K]\n"
+"          [--slow-readers N] [--slow-read-rate B] [--hist-fill M]\n"
+"          [--hist-size B] [--hist-limit L] [--settle S]\n"
+"          [--handshake-timeout S] [--max-raw N]\n"
 "common: -h HOST (127.0.0.1) -p PORT (7443) --daemon-pid PID --json\n"
 "        --threads T (1) --warmup S (2) --duration S (5) --max-lag M (4096)\n"
 "        --connect-concurrency C (256) --auth-concurrency C (128)\n"
@@ -1974,6 +3243,11 @@ enum {
 	NSB_O_USERS, NSB_O_STORMRATE, NSB_O_THREADS, NSB_O_MAXLAG,
 	NSB_O_CCONC, NSB_O_ACONC, NSB_O_PREFIX, NSB_O_PASSWORD, NSB_O_SHARED,
 	NSB_O_SETUPTO, NSB_O_HELP,
+	NSB_O_SLOWLORIS, NSB_O_TRICKLE, NSB_O_TQUSERS, NSB_O_TQNOLOGIN,
+	NSB_O_TQINTERVAL, NSB_O_FLOODERS, NSB_O_FLOODWIN, NSB_O_PWUSERS,
+	NSB_O_PWWIN, NSB_O_HOGS, NSB_O_HOGREQ, NSB_O_SLOWREADERS,
+	NSB_O_SLOWRATE, NSB_O_HISTFILL, NSB_O_HISTSIZE, NSB_O_HISTLIMIT,
+	NSB_O_SETTLE, NSB_O_HSTIMEOUT, NSB_O_MAXRAW,
 };
 
 static const struct option nsb_longopts[] = {
@@ -2000,6 +3274,25 @@ static const struct option nsb_longopts[] = {
 	{ "shared-room", no_argument, NULL, NSB_O_SHARED },
 	{ "setup-timeout", required_argument, NULL, NSB_O_SETUPTO },
 	{ "help", no_argument, NULL, NSB_O_HELP },
+	{ "slowloris", required_argument, NULL, NSB_O_SLOWLORIS },
+	{ "trickle", required_argument, NULL, NSB_O_TRICKLE },
+	{ "trickle-users", required_argument, NULL, NSB_O_TQUSERS },
+	{ "trickle-no-login", no_argument, NULL, NSB_O_TQNOLOGIN },
+	{ "trickle-interval", required_argument, NULL, NSB_O_TQINTERVAL },
+	{ "flooders", required_argument, NULL, NSB_O_FLOODERS },
+	{ "flood-window", required_argument, NULL, NSB_O_FLOODWIN },
+	{ "passwd-users", required_argument, NULL, NSB_O_PWUSERS },
+	{ "passwd-window", required_argument, NULL, NSB_O_PWWIN },
+	{ "hogs", required_argument, NULL, NSB_O_HOGS },
+	{ "hog-requests", required_argument, NULL, NSB_O_HOGREQ },
+	{ "slow-readers", required_argument, NULL, NSB_O_SLOWREADERS },
+	{ "slow-read-rate", required_argument, NULL, NSB_O_SLOWRATE },
+	{ "hist-fill", required_argument, NULL, NSB_O_HISTFILL },
+	{ "hist-size", required_argument, NULL, NSB_O_HISTSIZE },
+	{ "hist-limit", required_argument, NULL, NSB_O_HISTLIMIT },
+	{ "settle", required_argument, NULL, NSB_O_SETTLE },
+	{ "handshake-timeout", required_argument, NULL, NSB_O_HSTIMEOUT },
+	{ "max-raw", required_argument, NULL, NSB_O_MAXRAW },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -2059,6 +3352,25 @@ nsb_defaults(void)
 	nsb_opt.auth_conc = 128;
 	nsb_opt.setup_timeout = 600;
 	nsb_opt.password = "nsbench-password";
+	nsb_opt.slowloris_rate = 4;
+	nsb_opt.trickle_rate = 2;
+	nsb_opt.trickle_users = 4;
+	nsb_opt.trickle_login = true;
+	nsb_opt.trickle_interval = 1;
+	nsb_opt.flooders = 2;
+	nsb_opt.flood_window = 16;
+	nsb_opt.passwd_users = 4;
+	nsb_opt.passwd_window = 2;
+	nsb_opt.hogs = 4;
+	nsb_opt.hog_requests = 8;
+	nsb_opt.slow_readers = 2;
+	nsb_opt.slow_read_rate = 262144;
+	nsb_opt.hist_fill = 500;
+	nsb_opt.hist_size = 4000;
+	nsb_opt.hist_limit = 500;
+	nsb_opt.settle = -1;		/* from the deadlines */
+	nsb_opt.handshake_timeout = 2;
+	nsb_opt.max_raw = 1024;
 	/* A fresh prefix per run: names never collide with earlier runs. */
 	memset(r, 0, sizeof r);
 	if ((f = fopen("/dev/urandom", "r")) != NULL) {
@@ -2069,6 +3381,8 @@ nsb_defaults(void)
 	snprintf(nsb_opt.prefix, sizeof nsb_opt.prefix, "b%02x%02x%02x",
 	    r[0], r[1], r[2]);
 }
+
+static void	nsb_option_abuse(int, const char *);
 
 static void
 nsb_option(int ch, const char *arg)
@@ -2166,9 +3480,109 @@ nsb_option(int ch, const char *arg)
 		nsb_usage(stdout);
 		exit(0);
 	default:
+		nsb_option_abuse(ch, arg);
+		break;
+	}
+}
+
+/* The abuse scenario's options. */
+static void
+nsb_option_abuse(int ch, const char *arg)
+{
+	switch (ch) {
+	case NSB_O_SLOWLORIS:
+		nsb_opt.slowloris_rate = nsb_real(arg, "--slowloris", 0, 10000);
+		break;
+	case NSB_O_TRICKLE:
+		nsb_opt.trickle_rate = nsb_real(arg, "--trickle", 0, 10000);
+		break;
+	case NSB_O_TQUSERS:
+		nsb_opt.trickle_users = (int)nsb_num(arg, "--trickle-users", 0,
+		    10000);
+		break;
+	case NSB_O_TQNOLOGIN:
+		nsb_opt.trickle_login = false;
+		break;
+	case NSB_O_TQINTERVAL:
+		nsb_opt.trickle_interval = nsb_real(arg, "--trickle-interval",
+		    0.05, 60);
+		break;
+	case NSB_O_FLOODERS:
+		nsb_opt.flooders = (int)nsb_num(arg, "--flooders", 0, 10000);
+		break;
+	case NSB_O_FLOODWIN:
+		nsb_opt.flood_window = (int)nsb_num(arg, "--flood-window", 1,
+		    65536);
+		break;
+	case NSB_O_PWUSERS:
+		nsb_opt.passwd_users = (int)nsb_num(arg, "--passwd-users", 0,
+		    10000);
+		break;
+	case NSB_O_PWWIN:
+		nsb_opt.passwd_window = (int)nsb_num(arg, "--passwd-window", 1,
+		    1024);
+		break;
+	case NSB_O_HOGS:
+		nsb_opt.hogs = (int)nsb_num(arg, "--hogs", 0, 10000);
+		break;
+	case NSB_O_HOGREQ:
+		nsb_opt.hog_requests = (int)nsb_num(arg, "--hog-requests", 1,
+		    10000);
+		break;
+	case NSB_O_SLOWREADERS:
+		nsb_opt.slow_readers = (int)nsb_num(arg, "--slow-readers", 0,
+		    10000);
+		break;
+	case NSB_O_SLOWRATE:
+		nsb_opt.slow_read_rate = (int)nsb_num(arg, "--slow-read-rate",
+		    1024, INT_MAX);
+		break;
+	case NSB_O_HISTFILL:
+		nsb_opt.hist_fill = (int)nsb_num(arg, "--hist-fill", 0,
+		    1000000);
+		break;
+	case NSB_O_HISTSIZE:
+		nsb_opt.hist_size = (int)nsb_num(arg, "--hist-size", 1,
+		    NSB_MAX_SIZE);
+		break;
+	case NSB_O_HISTLIMIT:
+		nsb_opt.hist_limit = (int)nsb_num(arg, "--hist-limit", 1,
+		    1000000);
+		break;
+	case NSB_O_SETTLE:
+		nsb_opt.settle = nsb_real(arg, "--settle", 0, 3600);
+		break;
+	case NSB_O_HSTIMEOUT:
+		nsb_opt.handshake_timeout = nsb_real(arg,
+		    "--handshake-timeout", 0.1, 3600);
+		break;
+	case NSB_O_MAXRAW:
+		nsb_opt.max_raw = (int)nsb_num(arg, "--max-raw", 1, 100000);
+		break;
+	default:
 		nsb_usage(stderr);
 		exit(2);
 	}
+}
+
+/* Attackers only in the abuse scenario; the settle from the deadlines. */
+static void
+nsb_parse_abuse(void)
+{
+	size_t	i;
+
+	if (nsb_opt.scenario != NSB_ABUSE) {
+		for (i = 0; i < NSB_ATK_NROLES; i++)
+			*nsb_atk_roles[i].count = 0;
+		nsb_opt.slowloris_rate = nsb_opt.trickle_rate = 0;
+		return;
+	}
+	if (nsb_opt.settle < 0)
+		nsb_opt.settle = (nsb_opt.handshake_timeout > NSB_QUIT_DEADLINE ?
+		    nsb_opt.handshake_timeout : NSB_QUIT_DEADLINE) + 2 *
+		    nsb_opt.trickle_interval + 1;
+	if (nsb_opt.trickle_users == 0)
+		nsb_opt.trickle_rate = 0;
 }
 
 static void
@@ -2196,7 +3610,7 @@ nsb_parse(int argc, char **argv)
 	}
 	nsb_defaults();
 	nsb_opt.scenario = (enum nsb_scenario)i;
-	if (nsb_opt.scenario == NSB_LOGINS)
+	if (nsb_opt.scenario == NSB_LOGINS || nsb_opt.scenario == NSB_ABUSE)
 		nsb_opt.rate = 500;
 	if (nsb_opt.scenario == NSB_DURABLE)
 		nsb_opt.subs = 0;
@@ -2217,6 +3631,7 @@ nsb_parse(int argc, char **argv)
 		nsb_die("-P must be at least 1");
 	if (nsb_opt.scenario != NSB_LOGINS)
 		nsb_opt.users = 0;
+	nsb_parse_abuse();
 }
 
 int
@@ -2238,6 +3653,8 @@ main(int argc, char **argv)
 
 	nsb_setup_rlimit();
 	nsb_setup_tls();
+	if (nsb_opt.scenario == NSB_ABUSE)
+		nsb_setup_abuse();
 	nsb_setup_threads();
 
 	r = nsb_calloc(1, sizeof *r);
