@@ -35,6 +35,7 @@
 
 #define ADMIN_MAX_CONNS		32	/* admin clients at once */
 #define ADMIN_TIMEOUT		30	/* seconds for a request to arrive */
+#define ADMIN_ACCEPT_RETRY_MS	500	/* after running out of descriptors */
 
 struct admin_conn {
 	uint64_t		 id;
@@ -55,6 +56,8 @@ struct admin {
 	struct server		*srv;
 	int			 fd;
 	struct event		*ev;
+	struct event		*retry;		/* accepting again after EMFILE */
+	bool			 starved;	/* out of descriptors; logged */
 	char			*path;
 	gid_t			 gid;		/* the socket's group */
 	uint64_t		 next_id;
@@ -626,6 +629,37 @@ admin_peer_allowed(struct admin *a, const struct ucred *cred)
 }
 
 static void
+admin_retry_timer_cb(int fd, short what, void *arg)
+{
+	struct admin	*a = arg;
+
+	event_add(a->ev, NULL);
+}
+
+/*
+ * accept4() failed.  The connection it could not take is still queued,
+ * so the level-triggered event would fire again at once: without
+ * descriptors, stop listening for a while instead of spinning, and say so
+ * once for the whole shortage.
+ */
+static void
+admin_accept_failed(struct admin *a, int err)
+{
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		if (err != EAGAIN && err != EINTR && err != ECONNABORTED)
+			log_warnx("admin: accept: %s", strerror(err));
+		return;
+	}
+	if (!a->starved)
+		log_warnx("admin: accept: %s: admin connections wait until "
+		    "descriptors are free", strerror(err));
+	a->starved = true;
+	event_del(a->ev);
+	event_add(a->retry,
+	    &(struct timeval){ 0, ADMIN_ACCEPT_RETRY_MS * 1000 });
+}
+
+static void
 admin_accept_cb(int fd, short what, void *arg)
 {
 	struct admin		*a = arg;
@@ -637,8 +671,14 @@ admin_accept_cb(int fd, short what, void *arg)
 				    "\"permission denied\",\"status\":3}\n";
 	int			 s;
 
-	if ((s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+	if ((s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+		admin_accept_failed(a, errno);
 		return;
+	}
+	if (a->starved) {
+		a->starved = false;
+		log_info("admin: accepting connections again");
+	}
 	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		close(s);
 		return;
@@ -688,21 +728,43 @@ admin_mkdir(const char *path, char **cause)
 	return rc;
 }
 
-/* A socket file nobody answers on is left over from a crash. */
+/*
+ * A socket file nobody answers on is left over from a crash.  Anything
+ * else at that path (the database, after a typo in the configuration) is
+ * not ours to delete: refuse to start instead.
+ */
 static int
 admin_clear_stale(const struct sockaddr_un *sun, char **cause)
 {
-	int	 s, rc;
+	struct stat	 st;
+	int		 s, rc, err;
 
-	if (access(sun->sun_path, F_OK) == -1)
-		return 0;
+	if (lstat(sun->sun_path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		xasprintf(cause, "admin socket %s: %s", sun->sun_path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		xasprintf(cause, "admin socket %s: a file that is not a "
+		    "socket is in the way; not removing it", sun->sun_path);
+		return -1;
+	}
 	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return 0;
 	rc = connect(s, (const struct sockaddr *)sun, sizeof(*sun));
+	err = errno;
 	close(s);
 	if (rc == 0) {
 		xasprintf(cause, "admin socket %s is in use: is another "
 		    "netsockd running?", sun->sun_path);
+		return -1;
+	}
+	/* Refused is a dead socket; anything else is not known to be. */
+	if (err != ECONNREFUSED) {
+		xasprintf(cause, "admin socket %s: %s", sun->sun_path,
+		    strerror(err));
 		return -1;
 	}
 	unlink(sun->sun_path);
@@ -756,6 +818,7 @@ admin_new(struct server *srv, const char *path, char **cause)
 	TAILQ_INIT(&a->conns);
 	a->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, admin_accept_cb,
 	    a);
+	a->retry = evtimer_new(srv->base, admin_retry_timer_cb, a);
 	event_add(a->ev, NULL);
 	log_info("admin socket %s", path);
 	return a;
@@ -771,6 +834,7 @@ admin_free(struct admin *a)
 	while ((ac = TAILQ_FIRST(&a->conns)) != NULL)
 		admin_conn_free(ac);
 	event_free(a->ev);
+	event_free(a->retry);
 	close(a->fd);
 	unlink(a->path);
 	free(a->path);

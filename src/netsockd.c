@@ -215,6 +215,7 @@ main(int argc, char **argv)
 		/* A configured certificate must also load and match its key. */
 		if (!cfg->tls_self_signed) {
 			if ((ctx = tls_ctx_new(cfg, &cause)) == NULL) {
+				tls_ticket_free();
 				fprintf(stderr, "%s: %s\n", config_path, cause);
 				free(cause);
 				config_free(cfg);
@@ -222,6 +223,7 @@ main(int argc, char **argv)
 				return 1;
 			}
 			SSL_CTX_free(ctx);
+			tls_ticket_free();
 		}
 		if (config_path != NULL)
 			printf("netsockd: configuration file %s is valid\n",

@@ -72,6 +72,20 @@ server_status_timer_cb(int fd, short what, void *arg)
 	server_status(arg);
 }
 
+static void
+server_ticket_rotate(void)
+{
+	if (tls_ticket_rotate() == -1)
+		log_warnx("TLS ticket key rotation failed: no new session "
+		    "tickets until the next one");
+}
+
+static void
+server_ticket_timer_cb(int fd, short what, void *arg)
+{
+	server_ticket_rotate();
+}
+
 /*
  * Ask for as many descriptors as max_connections needs.  When the hard
  * limit is lower, say so: otherwise an operator sees connections refused
@@ -373,6 +387,10 @@ server_new(struct config *cfg, const char *config_path, const char *state_dir,
 	    server_status_timer_cb, srv);
 	event_add(srv->status_timer,
 	    &(struct timeval){ SERVER_STATUS_PERIOD, 0 });
+	srv->ticket_timer = event_new(srv->base, -1, EV_PERSIST,
+	    server_ticket_timer_cb, srv);
+	event_add(srv->ticket_timer,
+	    &(struct timeval){ TLS_TICKET_ROTATE_SECONDS, 0 });
 	notify_init(srv->base);
 	return srv;
 fail:
@@ -476,6 +494,15 @@ server_reload(struct server *srv, char **cause)
 	char		*pending;
 	struct log_field f[1];
 
+	/*
+	 * Stopping is one way: a reload now would reopen the listeners
+	 * shutdown closed and tell systemd READY=1 after STOPPING=1.
+	 */
+	if (srv->state != SERVER_RUNNING) {
+		xasprintf(cause, "shutting down");
+		log_notice("reload refused: shutting down");
+		return -1;
+	}
 	notify_reloading();
 	if (srv->config_path != NULL)
 		cfg = config_load(srv->config_path, srv->state_dir, cause);
@@ -513,6 +540,8 @@ server_reload(struct server *srv, char **cause)
 		conn_apply_limits(c);
 		account_apply_limits(c);
 	}
+	/* As on the timer: tickets from before the reload still resume. */
+	server_ticket_rotate();
 	log_set_level(cfg->log_level);
 	auth_set_cost(srv->auth, cfg->scrypt_log2_n);
 	server_raise_nofile(cfg);
@@ -614,12 +643,15 @@ server_free(struct server *srv)
 	}
 	if (srv->status_timer != NULL)
 		event_free(srv->status_timer);
+	if (srv->ticket_timer != NULL)
+		event_free(srv->ticket_timer);
 	if (srv->stop_timer != NULL)
 		event_free(srv->stop_timer);
 	if (srv->accept_timer != NULL)
 		event_free(srv->accept_timer);
 	conn_table_free();
 	SSL_CTX_free(srv->tls);
+	tls_ticket_free();
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	config_free(srv->cfg);

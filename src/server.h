@@ -48,6 +48,7 @@ struct server {
 	struct event		*sig_term, *sig_int, *sig_hup, *sig_pipe;
 	struct event		*stop_timer;	/* shutdown grace period */
 	struct event		*status_timer;	/* STATUS= refresh */
+	struct event		*ticket_timer;	/* TLS ticket key rotation */
 	bool			 socket_activated; /* listeners from systemd */
 	bool			 accept_paused;	/* out of descriptors */
 	int64_t			 fd_exhausted_ms; /* last ran out; 0: not */
@@ -67,7 +68,8 @@ void		 server_free(struct server *srv);
 
 /* SIGTERM / netsockctl shutdown. */
 void		 server_shutdown(struct server *srv, const char *reason);
-/* SIGHUP / netsockctl reload: 0 applied, -1 rejected with *cause. */
+/* SIGHUP / netsockctl reload: 0 applied, -1 rejected with *cause (always
+ * while shutting down: nothing is reopened and systemd hears no READY=1). */
 int		 server_reload(struct server *srv, char **cause);
 
 /* Accepting paused because descriptors ran out, and resuming. */

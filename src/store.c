@@ -14,8 +14,15 @@
 
 #define STORE_NITEMS(a)		(sizeof (a) / sizeof (a)[0])
 
-/* A writer waiting for another connection (netsockctl, sqlite3 shell). */
+/*
+ * A writer waiting for another connection (a sqlite3 shell, a backup).
+ * Opening (before any client is served) may wait a while; once open, the
+ * handle is used on the event loop, where every millisecond in SQLite's
+ * busy handler stalls every session: a write that cannot have the lock
+ * almost at once fails (a message then gets an error, never an ok).
+ */
 #define STORE_BUSY_TIMEOUT_MS	5000
+#define STORE_LOOP_BUSY_MS	5
 
 /*
  * WAL growth in pages after which a checkpoint is asked of the checkpoint
@@ -617,6 +624,7 @@ store_open(const char *path, char **cause)
 		goto fail;
 	}
 	store_start_checkpoints(st, path);
+	sqlite3_busy_timeout(st->db, STORE_LOOP_BUSY_MS);
 	return st;
 
 fail:

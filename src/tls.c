@@ -7,13 +7,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "log.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -29,6 +32,27 @@
 #define TLS_SUITES_13	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:" \
 	"TLS_AES_256_GCM_SHA384"
 #define TLS_CERT_DAYS	3650
+/*
+ * Key exchange: elliptic curves only.  OpenSSL's default list also offers
+ * the finite-field groups up to ffdhe8192, whose key generation costs the
+ * server many milliseconds per handshake for whoever asks for it.
+ */
+#define TLS_GROUPS	"X25519:P-256:P-384"
+
+/*
+ * Session-ticket keys, for TLS 1.2 tickets and TLS 1.3 resumption alike,
+ * shared by every context (a reload keeps resumption working).  [0]
+ * encrypts new tickets; [1], the one before, still decrypts, and what it
+ * decrypts gets a new ticket.  Both live only in this process's memory.
+ */
+#define TLS_TICKET_NAME_LEN	16
+struct tls_ticket_key {
+	unsigned char	 name[TLS_TICKET_NAME_LEN];
+	unsigned char	 aes[32];	/* AES-256-CBC */
+	unsigned char	 hmac[32];	/* HMAC-SHA256 */
+	int		 valid;
+};
+static struct tls_ticket_key	 tls_ticket_keys[2];
 
 /* The first OpenSSL error as text, for a cause line. */
 static const char *
@@ -170,6 +194,102 @@ out:
 	return rc;
 }
 
+int
+tls_ticket_rotate(void)
+{
+	struct tls_ticket_key	*k = &tls_ticket_keys[0];
+
+	OPENSSL_cleanse(&tls_ticket_keys[1], sizeof(tls_ticket_keys[1]));
+	tls_ticket_keys[1] = *k;
+	if (RAND_bytes(k->name, sizeof(k->name)) != 1 ||
+	    RAND_bytes(k->aes, sizeof(k->aes)) != 1 ||
+	    RAND_bytes(k->hmac, sizeof(k->hmac)) != 1) {
+		/* No new tickets until a rotation works; old ones still do. */
+		OPENSSL_cleanse(k, sizeof(*k));
+		ERR_clear_error();
+		return -1;
+	}
+	k->valid = 1;
+	return 0;
+}
+
+void
+tls_ticket_free(void)
+{
+	OPENSSL_cleanse(tls_ticket_keys, sizeof(tls_ticket_keys));
+}
+
+/* Give the ticket MAC its key: HMAC-SHA256. */
+static int
+tls_ticket_mac(EVP_MAC_CTX *hctx, struct tls_ticket_key *k)
+{
+	OSSL_PARAM	 params[3];
+
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    k->hmac, sizeof(k->hmac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	return EVP_MAC_CTX_set_params(hctx, params);
+}
+
+/*
+ * OpenSSL asks for a key to seal a new ticket (enc) or for the key a
+ * ticket names.  0 means no ticket (full handshake next time), or an
+ * unknown key (full handshake now); 2 means "valid, but issue a new one".
+ */
+static int
+tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls_ticket_key	*k;
+	int			 i;
+
+	if (enc) {
+		k = &tls_ticket_keys[0];
+		if (!k->valid)
+			return 0;
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(
+		    EVP_aes_256_cbc())) != 1)
+			return -1;
+		memcpy(name, k->name, sizeof(k->name));
+		if (!EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes,
+		    iv) || !tls_ticket_mac(hctx, k))
+			return -1;
+		return 1;
+	}
+	for (i = 0; i < 2; i++) {
+		k = &tls_ticket_keys[i];
+		if (k->valid && CRYPTO_memcmp(name, k->name,
+		    sizeof(k->name)) == 0)
+			break;
+	}
+	if (i == 2)
+		return 0;
+	if (!tls_ticket_mac(hctx, k) ||
+	    !EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv))
+		return -1;
+	return i == 0 ? 1 : 2;
+}
+
+/*
+ * A private key others may read is one leak away from impersonation.
+ * Not fatal (the operator may have reasons), but said at every load.
+ */
+static void
+tls_check_key_mode(const char *path)
+{
+	struct stat	 st;
+
+	if (stat(path, &st) == -1)
+		return;
+	if (st.st_mode & (S_IRGRP | S_IROTH))
+		log_warnx("%s: the private key is readable by %s (mode %04o); "
+		    "it should be readable by its owner only (chmod 600)",
+		    path, (st.st_mode & S_IROTH) ? "everyone" : "its group",
+		    (unsigned)(st.st_mode & 07777));
+}
+
 /* With the built-in certificate: make one when neither file exists. */
 static int
 tls_selfsigned_ensure(const struct config *cfg, char **cause)
@@ -200,7 +320,10 @@ tls_ctx_new(const struct config *cfg, char **cause)
 		xasprintf(cause, "TLS context: %s", tls_error());
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
+		xasprintf(cause, "TLS minimum version: %s", tls_error());
+		goto fail;
+	}
 	/*
 	 * A peer that drops TCP without close_notify is just gone (EOF).
 	 * Decrypted input (passwords too) is wiped once we have read it.
@@ -222,9 +345,22 @@ tls_ctx_new(const struct config *cfg, char **cause)
 	 */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
+	/* Ticket keys rotate on a timer (tls_ticket_rotate), not per context. */
+	if (!tls_ticket_keys[0].valid && tls_ticket_rotate() == -1) {
+		xasprintf(cause, "TLS ticket key: no random bytes");
+		goto fail;
+	}
+	if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb)) {
+		xasprintf(cause, "TLS ticket keys: %s", tls_error());
+		goto fail;
+	}
 	if (!SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) ||
 	    !SSL_CTX_set_ciphersuites(ctx, TLS_SUITES_13)) {
 		xasprintf(cause, "TLS cipher list: %s", tls_error());
+		goto fail;
+	}
+	if (!SSL_CTX_set1_groups_list(ctx, TLS_GROUPS)) {
+		xasprintf(cause, "TLS groups: %s", tls_error());
 		goto fail;
 	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_certificate) != 1) {
@@ -243,6 +379,7 @@ tls_ctx_new(const struct config *cfg, char **cause)
 		    cfg->tls_key, cfg->tls_certificate);
 		goto fail;
 	}
+	tls_check_key_mode(cfg->tls_key);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
