@@ -108,6 +108,8 @@ message_resolve(struct conn *c, const char *to, struct message_target *t,
 		    chat_user_name(t->user));
 		return 0;
 	}
+	/* An invalid name is never looked up: su must be clear for it too. */
+	memset(&su, 0, sizeof(su));
 	rc = proto_user_name_valid(to) ?
 	    store_user_find(srv->store, to, &su) : STORE_NOT_FOUND;
 	if (rc == STORE_OK) {
@@ -125,23 +127,19 @@ message_resolve(struct conn *c, const char *to, struct message_target *t,
 }
 
 /*
- * Take a token from the session's bucket.  Refused: rate_limited, and
- * *flood once too many refusals in a row mean the connection must end.
+ * A request refused for its rate: counted, logged once per run of
+ * refusals, and *flood once too many in a row mean the connection must
+ * end.  Always -1, with *e filled.
  */
 static int
-message_allowed(struct conn *c, struct proto_request *req,
-    struct ratelimit *rl, struct message_err *e, bool *flood)
+message_refuse(struct conn *c, const char *what, struct message_err *e,
+    bool *flood)
 {
 	struct chat_session	*s = c->session;
 	char			 sid[24];
 	struct log_field	 f[2] = { { "SESSION", sid },
 				    { "USER", chat_user_name(s->user) } };
 
-	*flood = false;
-	if (ratelimit_take(rl, server_now_ms())) {
-		s->strikes = 0;
-		return 0;
-	}
 	c->srv->stats.rate_limited++;
 	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)c->id);
 	if (s->strikes++ == 0)
@@ -149,8 +147,23 @@ message_allowed(struct conn *c, struct proto_request *req,
 		    "session=%s event=rate_limited user=%s", sid, f[1].value);
 	*flood = s->strikes >= MESSAGE_MAX_STRIKES;
 	return message_error(e, PROTO_ERR_RATE_LIMITED, "slow down: too many "
-	    "%s", req->type == PROTO_REQ_TYPING ? "typing notices" :
-	    "messages");
+	    "%s", what);
+}
+
+/*
+ * Take a token from the session's bucket.  Refused: rate_limited, and
+ * *flood once too many refusals in a row mean the connection must end.
+ */
+static int
+message_allowed(struct conn *c, const char *what, struct ratelimit *rl,
+    struct message_err *e, bool *flood)
+{
+	*flood = false;
+	if (ratelimit_take(rl, server_now_ms())) {
+		c->session->strikes = 0;
+		return 0;
+	}
+	return message_refuse(c, what, e, flood);
 }
 
 /* Answer a failed request now; a flood ends with the connection. */
@@ -161,6 +174,50 @@ message_fail(struct conn *c, const json_t *ref, const struct message_err *e,
 	dispatch_fail(c, ref, e->code, "%s", e->text);
 	if (flood)
 		conn_close_after_flush(c, "flood");
+}
+
+/*
+ * The bucket for requests that reach others besides messages and typing
+ * (join, leave, topic, presence): the message rate and burst, in a bucket
+ * of its own, set up on first use and following reloads.
+ */
+static struct ratelimit *
+message_fanout_bucket(struct conn *c)
+{
+	const struct config_limits *lim = &c->srv->cfg->limits;
+	struct ratelimit	*rl = &c->session->fanout;
+
+	if (rl->burst == 0 && rl->last_ms == 0)
+		ratelimit_init(rl, lim->messages_per_second, lim->message_burst,
+		    server_now_ms());
+	else
+		ratelimit_configure(rl, lim->messages_per_second,
+		    lim->message_burst);
+	return rl;
+}
+
+bool
+message_fanout_allowed(struct conn *c, const struct proto_request *req)
+{
+	struct message_err	 e;
+	bool			 flood;
+
+	if (message_allowed(c, "requests that reach others",
+	    message_fanout_bucket(c), &e, &flood) == 0)
+		return true;
+	message_fail(c, req->ref, &e, flood);
+	return false;
+}
+
+void
+message_rate_limited(struct conn *c, const struct proto_request *req,
+    const char *what)
+{
+	struct message_err	 e;
+	bool			 flood;
+
+	message_refuse(c, what, &e, &flood);
+	message_fail(c, req->ref, &e, flood);
 }
 
 void
@@ -178,7 +235,8 @@ message_send(struct conn *c, struct proto_request *req)
 		rc = message_error(&e, PROTO_ERR_MESSAGE_TOO_LONG, "messages "
 		    "are at most %zu bytes", max);
 	else if ((rc = message_resolve(c, req->to, &t, &e)) == 0)
-		rc = message_allowed(c, req, &c->session->messages, &e, &flood);
+		rc = message_allowed(c, "messages", &c->session->messages, &e,
+		    &flood);
 	/*
 	 * A failure behind messages not yet committed waits its turn in the
 	 * queue, so that every reply leaves in request order.
@@ -206,21 +264,12 @@ message_send(struct conn *c, struct proto_request *req)
 		m->to_id = t.user_id;
 		m->to = xstrdup(t.user_name);
 	}
-	m->content = xstrndup(req->content, req->content_len);
+	/* By length: content may hold NULs ("\u0000"), kept as sent. */
+	m->content = xmalloc(req->content_len + 1);
+	memcpy(m->content, req->content, req->content_len);
+	m->content[req->content_len] = '\0';
 	m->content_len = req->content_len;
 	m->ts_ms = server_now_ms();
-}
-
-static json_t *
-message_event(int64_t id, const char *from, const char *to,
-    const char *content, size_t len, int64_t ts_ms)
-{
-	char	 ts[PROTO_TIME_LEN];
-
-	proto_format_time(ts_ms, ts);
-	return json_pack("{s:s, s:I, s:s, s:s, s:s%, s:s}", "type", "message",
-	    "id", (json_int_t)id, "from", from, "to", to, "content", content,
-	    len, "timestamp", ts);
 }
 
 static void
@@ -376,6 +425,7 @@ message_free(void)
 		TAILQ_REMOVE(&message_queue, m, entry);
 		message_queued_free(m);
 	}
+	room_free();
 }
 
 void
@@ -388,7 +438,8 @@ message_typing(struct conn *c, struct proto_request *req)
 	bool			 flood = false;
 
 	if (message_resolve(c, req->to, &t, &e) == -1 ||
-	    message_allowed(c, req, &c->session->typing, &e, &flood) == -1) {
+	    message_allowed(c, "typing notices", &c->session->typing, &e,
+	    &flood) == -1) {
 		message_fail(c, req->ref, &e, flood);
 		return;
 	}
@@ -404,51 +455,130 @@ message_typing(struct conn *c, struct proto_request *req)
 	dispatch_event_put(ev);
 }
 
-static void
-message_history_cb(const struct store_message *sm, void *arg)
+/*
+ * A history page being built: encoded events, nearest the page's anchor
+ * first, within a budget of bytes (the first event aside).
+ */
+struct message_page {
+	char			**lines;	/* without their "\n" */
+	size_t			 *lens;
+	size_t			  n, cap;
+	size_t			  bytes;	/* lines and commas */
+	size_t			  budget;
+};
+
+static bool
+message_page_add(const struct store_message *sm, void *arg)
 {
-	json_array_append_new(arg, message_event(sm->id, sm->from, sm->to,
-	    sm->content, sm->content_len, sm->ts_ms));
+	struct message_page	*pg = arg;
+	char			*line;
+	size_t			 len, need;
+
+	line = proto_message_line(sm->id, sm->from, sm->to, sm->content,
+	    sm->content_len, sm->ts_ms, &len);
+	need = --len + (pg->n > 0);	/* no "\n"; a comma before */
+	if (pg->n > 0 && (pg->bytes >= pg->budget ||
+	    need > pg->budget - pg->bytes)) {
+		free(line);
+		return false;
+	}
+	if (pg->n == pg->cap) {
+		pg->cap = pg->cap == 0 ? 16 : pg->cap * 2;
+		pg->lines = xreallocarray(pg->lines, pg->cap,
+		    sizeof *pg->lines);
+		pg->lens = xreallocarray(pg->lens, pg->cap, sizeof *pg->lens);
+	}
+	pg->lines[pg->n] = line;
+	pg->lens[pg->n++] = len;
+	pg->bytes += need;
+	return true;
 }
 
+/* Oldest first, as history replies are, from newest first. */
+static void
+message_page_reverse(struct message_page *pg)
+{
+	size_t	 i, j, len;
+	char	*line;
+
+	for (i = 0, j = pg->n; i + 1 < j; i++, j--) {
+		line = pg->lines[i];
+		pg->lines[i] = pg->lines[j - 1];
+		pg->lines[j - 1] = line;
+		len = pg->lens[i];
+		pg->lens[i] = pg->lens[j - 1];
+		pg->lens[j - 1] = len;
+	}
+}
+
+static void
+message_page_free(struct message_page *pg)
+{
+	size_t	i;
+
+	for (i = 0; i < pg->n; i++)
+		free(pg->lines[i]);
+	free(pg->lines);
+	free(pg->lens);
+}
+
+/*
+ * history: at most limit messages, and (but for the first) no more than
+ * fit in one reply line of limits.history_bytes; "more" says whether the
+ * page stopped short of the end in its direction.
+ */
 void
 message_history(struct conn *c, struct proto_request *req)
 {
 	struct server		*srv = c->srv;
+	const struct config_limits *lim = &srv->cfg->limits;
 	struct message_target	 t;
 	struct message_err	 e;
-	json_t			*ok, *list;
-	int64_t			 limit = 50, before, after;
+	struct message_page	 page = { 0 };
+	struct store_page	 q = { 0 };
+	size_t			 overhead, len;
+	int64_t			 limit;
+	char			*line;
+	bool			 more = false;
 	int			 rc;
 
 	if (message_resolve(c, req->with, &t, &e) == -1) {
 		message_fail(c, req->ref, &e, false);
 		return;
 	}
-	if (req->has_limit)
-		limit = req->limit;
-	if (limit > srv->cfg->limits.history_max)
-		limit = srv->cfg->limits.history_max;
-	before = req->has_before ? req->before : 0;
-	after = req->has_after ? req->after : 0;
-	list = json_array();
+	limit = req->has_limit ? req->limit : 50;
+	if (limit > lim->history_max)
+		limit = lim->history_max;
+	q.limit = (int)limit;
+	q.before = req->has_before ? req->before : 0;
+	q.has_after = req->has_after;
+	q.after = req->after;
+	overhead = proto_history_overhead(req->ref);
+	page.budget = lim->history_bytes > overhead ?
+	    lim->history_bytes - overhead : 0;
+	/* Text longer than the budget is longer still as JSON. */
+	q.max_bytes = page.budget > 0 ? page.budget : 1;
 	/* "before": 0 asks for ids below 0: there are none. */
-	if (req->has_before && before == 0)
+	if (req->has_before && req->before == 0)
 		rc = STORE_OK;
 	else if (t.room != NULL)
-		rc = store_history_room(srv->store, chat_room_id(t.room),
-		    before, after, (int)limit, message_history_cb, list);
+		rc = store_history_room(srv->store, chat_room_id(t.room), &q,
+		    message_page_add, &page, &more);
 	else
 		rc = store_history_direct(srv->store,
-		    chat_user_id(c->session->user), t.user_id, before, after,
-		    (int)limit, message_history_cb, list);
+		    chat_user_id(c->session->user), t.user_id, &q,
+		    message_page_add, &page, &more);
 	if (rc != STORE_OK) {
-		json_decref(list);
+		message_page_free(&page);
 		dispatch_fail(c, req->ref, PROTO_ERR_INTERNAL,
 		    "history is unavailable");
 		return;
 	}
-	ok = proto_ok(req->ref);
-	json_object_set_new(ok, "messages", list);
-	dispatch_reply(c, ok);
+	if (!q.has_after)
+		message_page_reverse(&page);
+	line = proto_history_line(req->ref, page.lines, page.lens, page.n,
+	    more, &len);
+	message_page_free(&page);
+	conn_send(c, line, len);
+	free(line);
 }

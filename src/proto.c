@@ -556,6 +556,60 @@ proto_message_line(int64_t id, const char *from, const char *to,
 	return buf;
 }
 
+/* The "ref" member of a reply (",\"ref\":..."), or nothing; its length. */
+static size_t
+proto_put_ref(char *p, const json_t *ref)
+{
+	const size_t	 flags = JSON_COMPACT | JSON_ENCODE_ANY;
+	static const char key[] = ",\"ref\":";
+	size_t		 n;
+
+	if (ref == NULL)
+		return 0;
+	n = json_dumpb(ref, p != NULL ? p + sizeof(key) - 1 : NULL,
+	    p != NULL ? SIZE_MAX : 0, flags);
+	if (p != NULL)
+		memcpy(p, key, sizeof(key) - 1);
+	return sizeof(key) - 1 + n;
+}
+
+#define PROTO_HISTORY_HEAD	"{\"type\":\"ok\""
+#define PROTO_HISTORY_LIST	",\"messages\":["
+#define PROTO_HISTORY_MORE	"],\"more\":"
+
+size_t
+proto_history_overhead(const json_t *ref)
+{
+	return sizeof(PROTO_HISTORY_HEAD) - 1 + proto_put_ref(NULL, ref) +
+	    sizeof(PROTO_HISTORY_LIST) - 1 + sizeof(PROTO_HISTORY_MORE) - 1 +
+	    sizeof("false}\n") - 1;
+}
+
+char *
+proto_history_line(const json_t *ref, char *const *events,
+    const size_t *lens, size_t n, bool more, size_t *len)
+{
+	size_t	 cap = proto_history_overhead(ref), i;
+	char	*buf, *p;
+
+	for (i = 0; i < n; i++)
+		cap += lens[i] + 1;
+	p = buf = xmalloc(cap);
+	p = proto_put_str(p, PROTO_HISTORY_HEAD);
+	p += proto_put_ref(p, ref);
+	p = proto_put_str(p, PROTO_HISTORY_LIST);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, events[i], lens[i]);
+		p += lens[i];
+	}
+	p = proto_put_str(p, PROTO_HISTORY_MORE);
+	p = proto_put_str(p, more ? "true}\n" : "false}\n");
+	*len = (size_t)(p - buf);
+	return buf;
+}
+
 static void
 proto_json_free(void *p)
 {
@@ -671,6 +725,19 @@ proto_decode_ref(struct proto_request *req, char *msg, size_t msglen)
 	return PROTO_ERR_BAD_REQUEST;
 }
 
+/*
+ * True if v is the JSON string s, compared by length: jansson strings may
+ * hold escaped NULs, which strcmp() would take for the end.
+ */
+static bool
+proto_string_is(const json_t *v, const char *s)
+{
+	size_t	len = strlen(s);
+
+	return json_is_string(v) && json_string_length(v) == len &&
+	    memcmp(json_string_value(v), s, len) == 0;
+}
+
 static enum proto_err
 proto_decode_type(struct proto_request *req, char *msg, size_t msglen)
 {
@@ -689,13 +756,14 @@ proto_decode_type(struct proto_request *req, char *msg, size_t msglen)
 	}
 	name = json_string_value(type);
 	len = json_string_length(type);
+	/* By length: "ping\u0000x" is no more "ping" than "pingx" is. */
 	for (i = 0; i < PROTO_REQ__COUNT; i++) {
-		if (strcmp(proto_types[i].name, name) == 0) {
+		if (proto_string_is(type, proto_types[i].name)) {
 			req->type = i;
 			return PROTO_OK;
 		}
 	}
-	if (len <= PROTO_TYPE_ECHO_MAX)
+	if (len <= PROTO_TYPE_ECHO_MAX && strlen(name) == len)
 		proto_msg(msg, msglen, "unknown type '%s'", name);
 	else
 		proto_msg(msg, msglen, "unknown type");
@@ -723,22 +791,25 @@ proto_field_string(const struct proto_field *f, json_t *v,
 		    f->name, f->max);
 		return PROTO_ERR_BAD_REQUEST;
 	}
-	*(const char **)(base + f->off) = json_string_value(v);
-	if (f->aux != PROTO_NOAUX)
-		*(size_t *)(base + f->aux) = len;
-	else if (strlen(json_string_value(v)) != len) {
+	if (f->aux == PROTO_NOAUX && strlen(json_string_value(v)) != len) {
 		/*
 		 * An escaped NUL ("\u0000") is valid JSON.  Fields read as C
 		 * strings must not be cut short by it: a name with one is
-		 * simply not a valid name; other text is refused.
+		 * no valid name (whatever the request), other text is
+		 * refused.
 		 */
-		if (!(f->flags & PROTO_F_NAME)) {
-			proto_msg(msg, msglen, "field '%s' must not contain "
-			    "NUL characters", f->name);
-			return PROTO_ERR_BAD_REQUEST;
+		if (f->flags & PROTO_F_NAME) {
+			proto_msg(msg, msglen, "field '%s' is no valid name: "
+			    "it holds a NUL character", f->name);
+			return PROTO_ERR_INVALID_NAME;
 		}
-		*(const char **)(base + f->off) = PROTO_NAME_INVALID;
+		proto_msg(msg, msglen, "field '%s' must not contain "
+		    "NUL characters", f->name);
+		return PROTO_ERR_BAD_REQUEST;
 	}
+	*(const char **)(base + f->off) = json_string_value(v);
+	if (f->aux != PROTO_NOAUX)
+		*(size_t *)(base + f->aux) = len;
 	return PROTO_OK;
 }
 
@@ -765,16 +836,14 @@ proto_field_int(const struct proto_field *f, json_t *v,
 	return PROTO_OK;
 }
 
-/* Find s in names[0..count), returning its index or -1. */
+/* Find v in names[0..count), returning its index or -1. */
 static int
 proto_lookup(json_t *v, const char *const *names, size_t count)
 {
 	size_t	i;
 
-	if (!json_is_string(v))
-		return -1;
 	for (i = 0; i < count; i++) {
-		if (strcmp(json_string_value(v), names[i]) == 0)
+		if (proto_string_is(v, names[i]))
 			return (int)i;
 	}
 	return -1;

@@ -20,14 +20,13 @@
 #define PROTO_PASSWORD_MIN	8
 #define PROTO_PASSWORD_MAX	1024
 #define PROTO_TIME_LEN		25	/* "2026-11-21T10:30:00.123Z" + NUL */
-/* What a name field holding an escaped NUL decodes to: no valid name. */
-#define PROTO_NAME_INVALID	"\x7f"
-
 /*
  * Strings: "\u0000" is accepted (it is valid JSON) in content and
- * passwords, which are handled by length; a name containing it decodes
- * to PROTO_NAME_INVALID; in other text it is bad_request.  Object keys
- * containing it are not accepted by the JSON parser (bad_json).
+ * passwords, which are handled by length (content round-trips exactly);
+ * a name containing it is invalid_name, whatever the request; in other
+ * text it is bad_request; a type containing it is no known type
+ * (unknown_type).  Object keys containing it are not accepted by the JSON
+ * parser (bad_json).
  */
 
 /* Error codes; the wire names live once, in proto.c's table. */
@@ -191,5 +190,15 @@ char		*proto_dump(json_t *obj, size_t *len);
 char		*proto_message_line(int64_t id, const char *from,
 		    const char *to, const char *content, size_t content_len,
 		    int64_t ts_ms, size_t *len);
+/*
+ * A history reply assembled from n message event lines (as
+ * proto_message_line() gives them, without their "\n"): the same bytes
+ * proto_dump() gives for {"type":"ok","ref":ref,"messages":[...],
+ * "more":more}.  Its length without the events and the commas between
+ * them is proto_history_overhead(ref) at most.
+ */
+size_t		 proto_history_overhead(const json_t *ref);
+char		*proto_history_line(const json_t *ref, char *const *events,
+		    const size_t *lens, size_t n, bool more, size_t *len);
 
 #endif

@@ -1010,108 +1010,125 @@ store_row_copy(sqlite3_stmt *s, struct store_row *r)
 }
 
 /*
- * Step a bound history statement, copying its rows (at most limit, by
- * its LIMIT), then hand them to cb oldest first.  The statement is reset
- * before any callback, so cb may use the store freely.
+ * Step a bound history statement (its LIMIT is one past pg->limit, to
+ * tell whether more rows exist), copying its rows, then hand them to cb
+ * in the statement's order: nearest the anchor first.  The statement is
+ * reset before any callback, so cb may use the store freely.  A row whose
+ * text would take the rows copied past pg->max_bytes is not copied: its
+ * JSON is longer still, so it cannot fit the reply either.
  */
 static int
-store_history_run(struct store *st, enum store_stmt which, bool newest,
-    void (*cb)(const struct store_message *, void *), void *arg)
+store_history_run(struct store *st, enum store_stmt which,
+    const struct store_page *pg, store_history_fn *cb, void *arg, bool *more)
 {
 	sqlite3_stmt		*s = st->stmt[which];
 	struct store_row	*rows = NULL, *r;
 	struct store_message	 m;
-	size_t			 n = 0, cap = 0, i;
+	size_t			 n = 0, cap = 0, i, bytes = 0, row;
 	int			 rc, ret = STORE_OK;
 
+	*more = false;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row = (size_t)sqlite3_column_bytes(s, 2) +
+		    (size_t)sqlite3_column_bytes(s, 3) +
+		    (size_t)sqlite3_column_bytes(s, 4);
+		if (n == (size_t)pg->limit || (n > 0 && pg->max_bytes > 0 &&
+		    (bytes >= pg->max_bytes || row > pg->max_bytes - bytes))) {
+			*more = true;
+			break;
+		}
+		bytes += row;
 		if (n == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
 			rows = xreallocarray(rows, cap, sizeof *rows);
 		}
 		store_row_copy(s, &rows[n++]);
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		ret = store_fail(st, "history");
 	store_done(s);
 
 	for (i = 0; ret == STORE_OK && i < n; i++) {
-		/* The newest-first query is delivered back to front. */
-		r = &rows[newest ? n - 1 - i : i];
+		r = &rows[i];
 		m.id = r->id;
 		m.ts_ms = r->ts_ms;
 		m.from = r->from;
 		m.to = r->to;
 		m.content = r->content;
 		m.content_len = r->content_len;
-		cb(&m, arg);
+		if (!cb(&m, arg)) {
+			*more = true;
+			break;
+		}
 	}
 	store_rows_free(rows, n);
 	return ret;
 }
 
+/*
+ * Bind the bounds of pg from parameter 'first' on: after, before and
+ * the limit (one past it) for an ascending page; before and the limit
+ * for a descending one.
+ */
+static int
+store_history_bind(sqlite3_stmt *s, int first, const struct store_page *pg)
+{
+	int64_t	 before = pg->before > 0 ? pg->before : INT64_MAX;
+	int64_t	 limit = (int64_t)pg->limit + 1;
+	int	 rc, i = first;
+
+	if (pg->has_after && (rc = sqlite3_bind_int64(s, i++,
+	    pg->after)) != SQLITE_OK)
+		return rc;
+	if ((rc = sqlite3_bind_int64(s, i++, before)) != SQLITE_OK)
+		return rc;
+	return sqlite3_bind_int64(s, i, limit);
+}
+
 int
-store_history_room(struct store *st, int64_t room_id, int64_t before,
-    int64_t after, int limit,
-    void (*cb)(const struct store_message *, void *), void *arg)
+store_history_room(struct store *st, int64_t room_id,
+    const struct store_page *pg, store_history_fn *cb, void *arg, bool *more)
 {
 	enum store_stmt	 which;
 	sqlite3_stmt	*s;
 	int		 rc;
 
-	if (limit <= 0)
+	*more = false;
+	if (pg->limit <= 0)
 		return STORE_OK;
-	if (before == 0)
-		before = INT64_MAX;
-	which = after != 0 ? STORE_STMT_HISTORY_ROOM_AFTER :
+	which = pg->has_after ? STORE_STMT_HISTORY_ROOM_AFTER :
 	    STORE_STMT_HISTORY_ROOM_BEFORE;
 	s = st->stmt[which];
-	rc = sqlite3_bind_int64(s, 1, room_id);
-	if (rc == SQLITE_OK && after != 0) {
-		if ((rc = sqlite3_bind_int64(s, 2, after)) == SQLITE_OK &&
-		    (rc = sqlite3_bind_int64(s, 3, before)) == SQLITE_OK)
-			rc = sqlite3_bind_int(s, 4, limit);
-	} else if (rc == SQLITE_OK) {
-		if ((rc = sqlite3_bind_int64(s, 2, before)) == SQLITE_OK)
-			rc = sqlite3_bind_int(s, 3, limit);
-	}
+	if ((rc = sqlite3_bind_int64(s, 1, room_id)) == SQLITE_OK)
+		rc = store_history_bind(s, 2, pg);
 	if (rc != SQLITE_OK)
 		return store_bind_fail(st, s, "history room");
-	return store_history_run(st, which, after == 0, cb, arg);
+	return store_history_run(st, which, pg, cb, arg, more);
 }
 
 int
 store_history_direct(struct store *st, int64_t user_a, int64_t user_b,
-    int64_t before, int64_t after, int limit,
-    void (*cb)(const struct store_message *, void *), void *arg)
+    const struct store_page *pg, store_history_fn *cb, void *arg, bool *more)
 {
 	enum store_stmt	 which;
 	sqlite3_stmt	*s;
 	int64_t		 lo, hi;
 	int		 rc;
 
-	if (limit <= 0)
+	*more = false;
+	if (pg->limit <= 0)
 		return STORE_OK;
-	if (before == 0)
-		before = INT64_MAX;
 	lo = user_a < user_b ? user_a : user_b;
 	hi = user_a < user_b ? user_b : user_a;
-	which = after != 0 ? STORE_STMT_HISTORY_DIRECT_AFTER :
+	which = pg->has_after ? STORE_STMT_HISTORY_DIRECT_AFTER :
 	    STORE_STMT_HISTORY_DIRECT_BEFORE;
 	s = st->stmt[which];
-	if ((rc = sqlite3_bind_int64(s, 1, lo)) == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, 2, hi);
-	if (rc == SQLITE_OK && after != 0) {
-		if ((rc = sqlite3_bind_int64(s, 3, after)) == SQLITE_OK &&
-		    (rc = sqlite3_bind_int64(s, 4, before)) == SQLITE_OK)
-			rc = sqlite3_bind_int(s, 5, limit);
-	} else if (rc == SQLITE_OK) {
-		if ((rc = sqlite3_bind_int64(s, 3, before)) == SQLITE_OK)
-			rc = sqlite3_bind_int(s, 4, limit);
-	}
+	if ((rc = sqlite3_bind_int64(s, 1, lo)) == SQLITE_OK &&
+	    (rc = sqlite3_bind_int64(s, 2, hi)) == SQLITE_OK)
+		rc = store_history_bind(s, 3, pg);
 	if (rc != SQLITE_OK)
 		return store_bind_fail(st, s, "history direct");
-	return store_history_run(st, which, after == 0, cb, arg);
+	return store_history_run(st, which, pg, cb, arg, more);
 }
 
 int64_t

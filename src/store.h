@@ -123,20 +123,41 @@ int		 store_message_add(struct store *st, int64_t from_user_id,
 		    int64_t ts_ms, int64_t *id);
 
 /*
- * History, always delivered oldest first, at most limit rows.  before and
- * after are exclusive bounds; 0 means "no bound".  With after (and maybe
- * before): the oldest rows above after.  Otherwise: the newest rows below
- * before (or the newest of all).  Room history by room id; direct history
- * is the conversation between users a and b (either direction).
+ * History: which page of a conversation.  With has_after, the oldest
+ * rows above after (and below before, when before > 0): after 0 is the
+ * very beginning.  Otherwise the newest rows below before (or the newest
+ * of all when before is 0).  Bounds are exclusive.
+ */
+struct store_page {
+	int64_t		 before;	/* 0: no upper bound */
+	int64_t		 after;		/* used when has_after */
+	bool		 has_after;
+	int		 limit;		/* rows at most */
+	/*
+	 * Rows stop once their text (sender, recipient and content bytes)
+	 * would pass max_bytes, the first row aside; 0: no such bound.
+	 */
+	size_t		 max_bytes;
+};
+
+/*
+ * Called per row, nearest the page's anchor first: oldest first with
+ * has_after, newest first otherwise.  Returning false stops the page
+ * there (the row is not part of it).
+ */
+typedef bool	 store_history_fn(const struct store_message *, void *);
+
+/*
+ * Room history by room id; direct history is the conversation between
+ * users a and b (either direction).  *more tells whether rows exist past
+ * those the page gave cb, in its direction (within both bounds).
  */
 int		 store_history_room(struct store *st, int64_t room_id,
-		    int64_t before, int64_t after, int limit,
-		    void (*cb)(const struct store_message *, void *),
-		    void *arg);
+		    const struct store_page *pg, store_history_fn *cb,
+		    void *arg, bool *more);
 int		 store_history_direct(struct store *st, int64_t user_a,
-		    int64_t user_b, int64_t before, int64_t after, int limit,
-		    void (*cb)(const struct store_message *, void *),
-		    void *arg);
+		    int64_t user_b, const struct store_page *pg,
+		    store_history_fn *cb, void *arg, bool *more);
 
 /* Number of messages stored (kept as a counter, not a scan per call). */
 int64_t		 store_message_count(struct store *st);

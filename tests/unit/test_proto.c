@@ -121,6 +121,70 @@ static const struct decode_case decode_cases[] = {
 	{ "json escaped NUL in topic is bad_request",
 	    L("{\"type\":\"topic\",\"room\":\"#r\",\"topic\":\"a\\u0000\"}"),
 	    true, PROTO_ERR_BAD_REQUEST, .msg = "topic" },
+	/* An escaped NUL never cuts a string short (issue 10, defect 1). */
+	{ "escaped NUL in type is unknown_type",
+	    L("{\"type\":\"ping\\u0000x\"}"), true,
+	    PROTO_ERR_UNKNOWN_TYPE },
+	{ "escaped NUL ending type is unknown_type",
+	    L("{\"type\":\"ping\\u0000\"}"), false,
+	    PROTO_ERR_UNKNOWN_TYPE },
+	{ "escaped NUL alone as type is unknown_type",
+	    L("{\"type\":\"\\u0000\"}"), true, PROTO_ERR_UNKNOWN_TYPE },
+	{ "escaped NUL in a login type before login is unknown_type",
+	    L("{\"type\":\"join\\u0000\",\"room\":\"#r\"}"), false,
+	    PROTO_ERR_UNKNOWN_TYPE },
+	{ "escaped NUL in user name is invalid_name",
+	    L("{\"type\":\"register\",\"user\":\"al\\u0000ice\","
+	    "\"password\":\"" SECRET "99\"}"), false,
+	    PROTO_ERR_INVALID_NAME, .msg = "user" },
+	{ "escaped NUL ending login user name is invalid_name",
+	    L("{\"type\":\"login\",\"user\":\"alice\\u0000\","
+	    "\"password\":\"" SECRET "99\"}"), false,
+	    PROTO_ERR_INVALID_NAME, .msg = "user" },
+	{ "escaped NUL in join room is invalid_name",
+	    L("{\"type\":\"join\",\"room\":\"#a\\u0000b\"}"), true,
+	    PROTO_ERR_INVALID_NAME, .msg = "room" },
+	{ "escaped NUL in leave room is invalid_name",
+	    L("{\"type\":\"leave\",\"room\":\"#a\\u0000\"}"), true,
+	    PROTO_ERR_INVALID_NAME, .msg = "room" },
+	{ "escaped NUL in users room is invalid_name",
+	    L("{\"type\":\"users\",\"room\":\"#a\\u0000\"}"), true,
+	    PROTO_ERR_INVALID_NAME, .msg = "room" },
+	{ "escaped NUL in topic room is invalid_name",
+	    L("{\"type\":\"topic\",\"room\":\"#a\\u0000\","
+	    "\"topic\":\"t\"}"), true, PROTO_ERR_INVALID_NAME,
+	    .msg = "room" },
+	{ "escaped NUL in message to is invalid_name",
+	    L("{\"type\":\"message\",\"to\":\"bob\\u0000\","
+	    "\"content\":\"x\"}"), true, PROTO_ERR_INVALID_NAME,
+	    .msg = "to" },
+	{ "escaped NUL in typing to is invalid_name",
+	    L("{\"type\":\"typing\",\"to\":\"#r\\u0000\","
+	    "\"state\":\"start\"}"), true, PROTO_ERR_INVALID_NAME,
+	    .msg = "to" },
+	{ "escaped NUL in history with is invalid_name",
+	    L("{\"type\":\"history\",\"with\":\"\\u0000bob\"}"), true,
+	    PROTO_ERR_INVALID_NAME, .msg = "with" },
+	{ "escaped NUL in typing state is bad_request",
+	    L("{\"type\":\"typing\",\"to\":\"#r\","
+	    "\"state\":\"start\\u0000\"}"), true, PROTO_ERR_BAD_REQUEST,
+	    .msg = "state" },
+	{ "escaped NUL in presence status is bad_request",
+	    L("{\"type\":\"presence\",\"status\":\"away\\u0000x\"}"),
+	    true, PROTO_ERR_BAD_REQUEST, .msg = "status" },
+	{ "escaped NUL in presence text is bad_request",
+	    L("{\"type\":\"presence\",\"status\":\"away\","
+	    "\"text\":\"lunch\\u0000\"}"), true, PROTO_ERR_BAD_REQUEST,
+	    .msg = "text" },
+	{ "escaped NUL in message content accepted",
+	    L("{\"type\":\"message\",\"to\":\"#r\","
+	    "\"content\":\"\\u0000\"}"), true, PROTO_OK },
+	{ "escaped NUL in password accepted (by length)",
+	    L("{\"type\":\"login\",\"user\":\"alice\","
+	    "\"password\":\"" SECRET "\\u000099\"}"), false, PROTO_OK },
+	{ "escaped NUL in string ref is echoed",
+	    L("{\"type\":\"ping\",\"ref\":\"a\\u0000b\"}"), true,
+	    PROTO_OK, REF_STR, "a" },
 	{ "json escaped NUL in key rejected",
 	    L("{\"type\":\"ping\",\"a\\u0000\":1}"), true, PROTO_ERR_BAD_JSON },
 	{ "json raw NUL byte in string rejected",
@@ -614,15 +678,38 @@ static void
 test_decode_name_with_nul_is_invalid_name(void **state)
 {
 	struct proto_request	req;
+	char			msg[256];
 
-	decode_ok("{\"type\":\"register\",\"user\":\"al\\u0000ice\","
-	    "\"password\":\"password1\"}", false, &req);
-	assert_string_equal(req.user, PROTO_NAME_INVALID);
-	assert_false(proto_user_name_valid(req.user));
+	/* Not a name cut short at the NUL ("alice"), nor any other. */
+	assert_int_equal(proto_decode("{\"type\":\"login\",\"user\":"
+	    "\"alice\\u0000x\",\"password\":\"password1\"}", 61, false,
+	    &req, msg, sizeof msg), PROTO_ERR_INVALID_NAME);
+	assert_null(req.user);
 	proto_request_clear(&req);
 
-	decode_ok("{\"type\":\"join\",\"room\":\"#a\\u0000\"}", true, &req);
-	assert_false(proto_room_name_valid(req.room));
+	assert_int_equal(proto_decode("{\"type\":\"join\",\"room\":"
+	    "\"#a\\u0000\"}", 33, true, &req, msg, sizeof msg),
+	    PROTO_ERR_INVALID_NAME);
+	assert_null(req.room);
+	proto_request_clear(&req);
+}
+
+/* A string ref holding a NUL is echoed whole, NUL and all. */
+static void
+test_decode_ref_with_nul_echoed_whole(void **state)
+{
+	struct proto_request	req;
+	char			*line;
+	size_t			 len;
+	static const char	 want[] =
+	    "{\"type\":\"pong\",\"ref\":\"a\\u0000b\"}\n";
+
+	decode_ok("{\"type\":\"ping\",\"ref\":\"a\\u0000b\"}", true, &req);
+	assert_int_equal(json_string_length(req.ref), 3);
+	line = proto_dump(proto_pong(req.ref), &len);
+	assert_int_equal(len, sizeof want - 1);
+	assert_memory_equal(line, want, len);
+	free(line);
 	proto_request_clear(&req);
 }
 
@@ -1309,6 +1396,67 @@ test_message_line_matches_dump(void **state)
 	    253402300799999LL);
 }
 
+/*
+ * A history reply assembled from message lines is byte for byte the
+ * dump of the same object, and its envelope is within the overhead.
+ */
+static void
+assert_history_line_matches(const json_t *ref, size_t n, bool more)
+{
+	char	*lines[3], *got, *want, ts[PROTO_TIME_LEN];
+	size_t	 lens[3], got_len, want_len, i, sum = 0;
+	json_t	*ok, *list;
+	static const char *const contents[3] = { "a\0b", "\"q\"", "" };
+	static const size_t content_lens[3] = { 3, 3, 0 };
+
+	ok = proto_ok(ref);
+	list = json_array();
+	for (i = 0; i < n; i++) {
+		lines[i] = proto_message_line((int64_t)i + 1, "alice", "#r",
+		    contents[i], content_lens[i], 1000 * (int64_t)i, &lens[i]);
+		lens[i]--;	/* without its "\n" */
+		sum += lens[i] + (i > 0);
+		proto_format_time(1000 * (int64_t)i, ts);
+		json_array_append_new(list, json_pack("{s:s, s:I, s:s, s:s, "
+		    "s:s%, s:s}", "type", "message", "id", (json_int_t)i + 1,
+		    "from", "alice", "to", "#r", "content", contents[i],
+		    content_lens[i], "timestamp", ts));
+	}
+	json_object_set_new(ok, "messages", list);
+	json_object_set_new(ok, "more", json_boolean(more));
+	want = proto_dump(ok, &want_len);
+	got = proto_history_line(ref, lines, lens, n, more, &got_len);
+	assert_int_equal(got_len, want_len);
+	assert_memory_equal(got, want, want_len);
+	assert_true(got_len <= sum + proto_history_overhead(ref));
+	for (i = 0; i < n; i++)
+		free(lines[i]);
+	free(got);
+	free(want);
+}
+
+static void
+test_history_line_matches_dump(void **state)
+{
+	json_t	*ref;
+	char	 big[PROTO_REF_MAX + 1];
+
+	assert_history_line_matches(NULL, 0, false);
+	assert_history_line_matches(NULL, 1, true);
+	assert_history_line_matches(NULL, 3, false);
+	ref = json_integer(INT64_MIN);
+	assert_history_line_matches(ref, 2, true);
+	json_decref(ref);
+	/* The longest ref, every byte of it escaped six-fold. */
+	memset(big, '\x01', PROTO_REF_MAX);
+	ref = json_stringn(big, PROTO_REF_MAX);
+	assert_history_line_matches(ref, 3, true);
+	json_decref(ref);
+	ref = json_stringn("a\0b", 3);
+	assert_history_line_matches(ref, 0, true);
+	json_decref(ref);
+}
+
 /* Framing: the decision conn takes for buffered input (max_line 10). */
 static void
 test_frame_decisions(void **state)
@@ -1353,6 +1501,8 @@ static const struct CMUnitTest fixed_tests[] = {
 	cmocka_unit_test(test_decode_fieldless_types),
 	cmocka_unit_test(test_decode_echo_fields),
 	cmocka_unit_test(test_decode_name_with_nul_is_invalid_name),
+	cmocka_unit_test(test_decode_ref_with_nul_echoed_whole),
+	cmocka_unit_test(test_history_line_matches_dump),
 	cmocka_unit_test(test_decode_register_login_fields),
 	cmocka_unit_test(test_decode_room_fields),
 	cmocka_unit_test(test_decode_message_fields),

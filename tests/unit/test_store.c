@@ -470,6 +470,84 @@ member_cb(int64_t room_id, int64_t user_id, const char *name, void *arg)
 	    used == 0 ? "" : " ", (long long)room_id, (long long)user_id, name);
 }
 
+/*
+ * History pages in the calling convention the tests below were written
+ * for: 0 is no bound for before and for after, rows come oldest first to
+ * a callback that cannot stop them.  The rows are copied as the store
+ * hands them over (nearest the anchor first), then replayed oldest first.
+ */
+typedef void	hist_fn(const struct store_message *, void *);
+
+struct hist_copy {
+	struct store_message	 rows[512];
+	size_t			 n;
+};
+
+static bool
+hist_copy_cb(const struct store_message *m, void *arg)
+{
+	struct hist_copy	*hc = arg;
+	struct store_message	*r;
+	char			*content;
+
+	assert_true(hc->n < NITEMS(hc->rows));
+	r = &hc->rows[hc->n++];
+	*r = *m;
+	r->from = xstrdup(m->from);
+	r->to = xstrdup(m->to);
+	content = xmalloc(m->content_len + 1);
+	memcpy(content, m->content, m->content_len + 1);
+	r->content = content;
+	return true;
+}
+
+static void
+hist_replay(struct hist_copy *hc, bool newest_first, hist_fn *cb, void *arg)
+{
+	struct store_message	*r;
+	size_t			 i;
+
+	for (i = 0; i < hc->n; i++) {
+		r = &hc->rows[newest_first ? hc->n - 1 - i : i];
+		cb(r, arg);
+	}
+	for (i = 0; i < hc->n; i++) {
+		free((char *)hc->rows[i].from);
+		free((char *)hc->rows[i].to);
+		free((char *)hc->rows[i].content);
+	}
+}
+
+static int
+hist_room(struct store *st, int64_t room, int64_t before, int64_t after,
+    int limit, hist_fn *cb, void *arg)
+{
+	struct store_page	 pg = { before, after, after != 0, limit, 0 };
+	struct hist_copy	*hc = xcalloc(1, sizeof *hc);
+	bool			 more;
+	int			 rc;
+
+	rc = store_history_room(st, room, &pg, hist_copy_cb, hc, &more);
+	hist_replay(hc, !pg.has_after, cb, arg);
+	free(hc);
+	return rc;
+}
+
+static int
+hist_direct(struct store *st, int64_t a, int64_t b, int64_t before,
+    int64_t after, int limit, hist_fn *cb, void *arg)
+{
+	struct store_page	 pg = { before, after, after != 0, limit, 0 };
+	struct hist_copy	*hc = xcalloc(1, sizeof *hc);
+	bool			 more;
+	int			 rc;
+
+	rc = store_history_direct(st, a, b, &pg, hist_copy_cb, hc, &more);
+	hist_replay(hc, !pg.has_after, cb, arg);
+	free(hc);
+	return rc;
+}
+
 struct hist {
 	int64_t	ids[256];
 	char	from[256][16];
@@ -517,13 +595,13 @@ test_user_del_cascades_but_keeps_messages(void **state)
 	assert_int_equal(store_ban_clear(f->st, a), STORE_NOT_FOUND);
 	assert_int_equal(store_user_del(f->st, a), STORE_NOT_FOUND);
 
-	assert_int_equal(store_history_room(f->st, r, 0, 0, 50, hist_cb, &h),
+	assert_int_equal(hist_room(f->st, r, 0, 0, 50, hist_cb, &h),
 	    STORE_OK);
 	assert_int_equal(h.n, 1);
 	assert_int_equal(h.ids[0], m1);
 	assert_string_equal(h.from[0], "Alice");
 	h.n = 0;
-	assert_int_equal(store_history_direct(f->st, b, a, 0, 0, 50, hist_cb,
+	assert_int_equal(hist_direct(f->st, b, a, 0, 0, 50, hist_cb,
 	    &h), STORE_OK);
 	assert_int_equal(h.n, 1);
 	assert_int_equal(h.ids[0], m2);
@@ -756,7 +834,7 @@ test_message_content_length_is_exact(void **state)
 	    "ab\0cd", 5, 1, NULL), STORE_OK);
 	assert_int_equal(store_message_add(f->st, b, "b", 0, a, "a",
 	    "", 0, 2, NULL), STORE_OK);
-	assert_int_equal(store_history_direct(f->st, a, b, 0, 0, 10,
+	assert_int_equal(hist_direct(f->st, a, b, 0, 0, 10,
 	    content_cb, &s), STORE_OK);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(s.len[0], 5);
@@ -887,7 +965,7 @@ test_history_room_bounds_and_limits(void **state)
 	for (i = 0; i < NITEMS(history_room_cases); i++) {
 		c = &history_room_cases[i];
 		h.n = 0;
-		assert_int_equal(store_history_room(f->st, w.r1,
+		assert_int_equal(hist_room(f->st, w.r1,
 		    c->before < 0 ? 0 : w.room[c->before],
 		    c->after < 0 ? 0 : w.room[c->after], c->limit,
 		    hist_cb, &h), STORE_OK);
@@ -895,7 +973,7 @@ test_history_room_bounds_and_limits(void **state)
 	}
 	/* Bounds that are not ids of this room work as well. */
 	h.n = 0;
-	assert_int_equal(store_history_room(f->st, w.r1, w.room[8] - 1,
+	assert_int_equal(hist_room(f->st, w.r1, w.room[8] - 1,
 	    w.room[5] + 1, 50, hist_cb, &h), STORE_OK);
 	assert_int_equal(h.n, 2);
 	assert_int_equal(h.ids[0], w.room[6]);
@@ -904,12 +982,12 @@ test_history_room_bounds_and_limits(void **state)
 	assert_string_equal(h.to[0], "#one");
 	/* Another room, a room with nothing. */
 	h.n = 0;
-	assert_int_equal(store_history_room(f->st, w.r2, 0, 0, 50, hist_cb,
+	assert_int_equal(hist_room(f->st, w.r2, 0, 0, 50, hist_cb,
 	    &h), STORE_OK);
 	assert_int_equal(h.n, 10);
 	assert_string_equal(h.to[9], "#two");
 	h.n = 0;
-	assert_int_equal(store_history_room(f->st, 99, 0, 0, 50, hist_cb,
+	assert_int_equal(hist_room(f->st, 99, 0, 0, 50, hist_cb,
 	    &h), STORE_OK);
 	assert_int_equal(h.n, 0);
 }
@@ -937,12 +1015,12 @@ test_history_direct_symmetric_and_private(void **state)
 	for (i = 0; i < NITEMS(history_direct_cases); i++) {
 		c = &history_direct_cases[i];
 		h.n = hr.n = 0;
-		assert_int_equal(store_history_direct(f->st, w.a, w.b,
+		assert_int_equal(hist_direct(f->st, w.a, w.b,
 		    c->before < 0 ? 0 : w.ab[c->before],
 		    c->after < 0 ? 0 : w.ab[c->after], c->limit,
 		    hist_cb, &h), STORE_OK);
 		check_history_case(w.ab, c, &h, i);
-		assert_int_equal(store_history_direct(f->st, w.b, w.a,
+		assert_int_equal(hist_direct(f->st, w.b, w.a,
 		    c->before < 0 ? 0 : w.ab[c->before],
 		    c->after < 0 ? 0 : w.ab[c->after], c->limit,
 		    hist_cb, &hr), STORE_OK);
@@ -950,7 +1028,7 @@ test_history_direct_symmetric_and_private(void **state)
 	}
 	/* Both directions are in one conversation, with their names. */
 	h.n = 0;
-	assert_int_equal(store_history_direct(f->st, w.b, w.a, 0, 0, 2,
+	assert_int_equal(hist_direct(f->st, w.b, w.a, 0, 0, 2,
 	    hist_cb, &h), STORE_OK);
 	for (k = 0; k < 2; k++) {
 		assert_true(strcmp(h.from[k], "a") == 0 ?
@@ -958,15 +1036,173 @@ test_history_direct_symmetric_and_private(void **state)
 	}
 	assert_string_not_equal(h.from[0], h.from[1]);
 	h.n = 0;
-	assert_int_equal(store_history_direct(f->st, w.c, w.a, 0, 0, 50,
+	assert_int_equal(hist_direct(f->st, w.c, w.a, 0, 0, 50,
 	    hist_cb, &h), STORE_OK);
 	assert_int_equal(h.n, 2);
 	assert_int_equal(h.ids[0], w.ac[0]);
 	assert_int_equal(h.ids[1], w.ac[1]);
 	h.n = 0;
-	assert_int_equal(store_history_direct(f->st, w.b, w.c, 0, 0, 50,
+	assert_int_equal(hist_direct(f->st, w.b, w.c, 0, 0, 50,
 	    hist_cb, &h), STORE_OK);
 	assert_int_equal(h.n, 0);
+}
+
+/* Rows as the store hands them over, up to 'stop_at' of them. */
+struct page_seen {
+	int64_t	ids[16];
+	size_t	n;
+	size_t	stop_at;	/* refuse the row after this many; 0: never */
+};
+
+static bool
+page_cb(const struct store_message *m, void *arg)
+{
+	struct page_seen	*p = arg;
+
+	if (p->stop_at != 0 && p->n == p->stop_at)
+		return false;
+	assert_true(p->n < NITEMS(p->ids));
+	p->ids[p->n++] = m->id;
+	return true;
+}
+
+struct page_case {
+	int	before;		/* index in room[], or -1 */
+	int	after;		/* index in room[], -1: none, -2: after 0 */
+	int	limit;
+	size_t	max_bytes;
+	size_t	stop_at;
+	int	first;		/* index in room[] of the first row handed */
+	int	step;		/* +1 oldest first, -1 newest first */
+	int	count;
+	bool	more;
+};
+
+/*
+ * #one holds 10 messages of "o" from "a": 6 bytes of text each.  Pages
+ * come nearest the anchor first, and say whether rows lie beyond them.
+ */
+static const struct page_case page_cases[] = {
+	{ -1, -1, 3, 0, 0, 9, -1, 3, true },	/* newest 3 of 10 */
+	{ -1, -1, 10, 0, 0, 9, -1, 10, false },	/* exactly all */
+	{ -1, -1, 50, 0, 0, 9, -1, 10, false },
+	{ -1, -2, 3, 0, 0, 0, 1, 3, true },	/* after 0: the oldest */
+	{ -1, -2, 10, 0, 0, 0, 1, 10, false },
+	{ -1, -2, 50, 0, 0, 0, 1, 10, false },
+	{ -1, 5, 4, 0, 0, 6, 1, 4, false },	/* after: to the end */
+	{ -1, 5, 3, 0, 0, 6, 1, 3, true },
+	{ -1, 9, 3, 0, 0, 0, 1, 0, false },	/* nothing after the last */
+	{ 5, -1, 5, 0, 0, 4, -1, 5, false },	/* before: to the start */
+	{ 5, -1, 4, 0, 0, 4, -1, 4, true },
+	{ 0, -1, 4, 0, 0, 0, -1, 0, false },	/* nothing before the first */
+	{ 7, 2, 4, 0, 0, 3, 1, 4, false },	/* both: the range is done */
+	{ 7, 2, 3, 0, 0, 3, 1, 3, true },	/* more within the range */
+	{ 7, -2, 7, 0, 0, 0, 1, 7, false },	/* after 0 and before */
+	{ -1, -1, 10, 13, 0, 9, -1, 2, true },	/* text past 13 bytes */
+	{ -1, -2, 10, 12, 0, 0, 1, 2, true },	/* exactly 12 fit */
+	{ -1, -1, 10, 60, 0, 9, -1, 10, false },	/* all 60 fit */
+	{ -1, -1, 10, 1, 0, 9, -1, 1, true },	/* the first row always */
+	{ -1, -2, 1, 1, 0, 0, 1, 1, true },
+	{ 1, -1, 10, 1, 0, 0, -1, 1, false },	/* and alone: no more */
+	{ -1, -1, 10, 0, 2, 9, -1, 2, true },	/* cb stops: more */
+	{ -1, 6, 10, 0, 3, 7, 1, 3, false },	/* stops after the last */
+};
+
+static void
+test_history_pages_say_more(void **state)
+{
+	struct fixture		*f = *state;
+	struct history_world	 w;
+	const struct page_case	*c;
+	struct store_page	 pg;
+	struct page_seen	 p;
+	size_t			 i;
+	int			 k;
+	bool			 more;
+
+	history_world(f->st, &w);
+	for (i = 0; i < NITEMS(page_cases); i++) {
+		c = &page_cases[i];
+		memset(&pg, 0, sizeof pg);
+		memset(&p, 0, sizeof p);
+		pg.before = c->before < 0 ? 0 : w.room[c->before];
+		pg.has_after = c->after != -1;
+		pg.after = c->after < 0 ? 0 : w.room[c->after];
+		pg.limit = c->limit;
+		pg.max_bytes = c->max_bytes;
+		p.stop_at = c->stop_at;
+		more = !c->more;
+		assert_int_equal(store_history_room(f->st, w.r1, &pg, page_cb,
+		    &p, &more), STORE_OK);
+		if (p.n != (size_t)c->count || more != c->more)
+			fail_msg("case %zu: %zu rows, more %d; want %d, %d", i,
+			    p.n, more, c->count, c->more);
+		for (k = 0; k < c->count; k++)
+			assert_int_equal(p.ids[k],
+			    w.room[c->first + k * c->step]);
+	}
+	/* Direct pages too: after 0 is the conversation's beginning. */
+	memset(&pg, 0, sizeof pg);
+	memset(&p, 0, sizeof p);
+	pg.has_after = true;
+	pg.limit = 2;
+	assert_int_equal(store_history_direct(f->st, w.b, w.a, &pg, page_cb,
+	    &p, &more), STORE_OK);
+	assert_int_equal(p.n, 2);
+	assert_int_equal(p.ids[0], w.ab[0]);
+	assert_int_equal(p.ids[1], w.ab[1]);
+	assert_true(more);
+	pg.limit = (int)w.nab;
+	p.n = 0;
+	assert_int_equal(store_history_direct(f->st, w.a, w.b, &pg, page_cb,
+	    &p, &more), STORE_OK);
+	assert_int_equal(p.n, w.nab);
+	assert_false(more);
+}
+
+/* A row longer than the whole budget still makes a page on its own. */
+static void
+test_history_page_first_row_always(void **state)
+{
+	struct fixture		*f = *state;
+	struct store_page	 pg = { 0 };
+	struct page_seen	 p = { .n = 0 };
+	char			 big[5000];
+	int64_t			 a, r, id[3];
+	bool			 more;
+
+	memset(big, 'x', sizeof big);
+	assert_int_equal(store_user_add(f->st, "a", "h", 1, &a), STORE_OK);
+	assert_int_equal(store_room_add(f->st, "#r", 1, &r), STORE_OK);
+	assert_int_equal(store_message_add(f->st, a, "a", r, 0, "#r", big,
+	    sizeof big, 1, &id[0]), STORE_OK);
+	assert_int_equal(store_message_add(f->st, a, "a", r, 0, "#r", "s", 1,
+	    2, &id[1]), STORE_OK);
+	assert_int_equal(store_message_add(f->st, a, "a", r, 0, "#r", big,
+	    sizeof big, 3, &id[2]), STORE_OK);
+	pg.has_after = true;
+	pg.limit = 50;
+	pg.max_bytes = 1000;
+	assert_int_equal(store_history_room(f->st, r, &pg, page_cb, &p,
+	    &more), STORE_OK);
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.ids[0], id[0]);
+	assert_true(more);
+	/* Paging on: the small one, then the big one alone. */
+	pg.after = id[0];
+	p.n = 0;
+	assert_int_equal(store_history_room(f->st, r, &pg, page_cb, &p,
+	    &more), STORE_OK);
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.ids[0], id[1]);
+	assert_true(more);
+	pg.after = id[1];
+	p.n = 0;
+	assert_int_equal(store_history_room(f->st, r, &pg, page_cb, &p,
+	    &more), STORE_OK);
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.ids[0], id[2]);
+	assert_false(more);
 }
 
 static void
@@ -1025,7 +1261,7 @@ test_group_commit_makes_all_visible(void **state)
 	assert_int_equal(store_message_count(f->st), 100);
 	reopen(f);
 	assert_int_equal(store_message_count(f->st), 100);
-	assert_int_equal(store_history_room(f->st, r, 0, 0, 200, hist_cb, &h),
+	assert_int_equal(hist_room(f->st, r, 0, 0, 200, hist_cb, &h),
 	    STORE_OK);
 	assert_int_equal(h.n, 100);
 	for (i = 0; i < 100; i++)
@@ -1055,7 +1291,7 @@ test_rollback_discards_everything(void **state)
 	    STORE_OK);
 	assert_int_equal(store_rollback(f->st), STORE_OK);
 	assert_int_equal(store_message_count(f->st), 1);
-	assert_int_equal(store_history_room(f->st, r, 0, 0, 50, hist_cb, &h),
+	assert_int_equal(hist_room(f->st, r, 0, 0, 50, hist_cb, &h),
 	    STORE_OK);
 	assert_int_equal(h.n, 1);
 	assert_int_equal(store_user_find(f->st, "ghost", &u), STORE_NOT_FOUND);
@@ -1216,6 +1452,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_history_direct_symmetric_and_private, setup_open,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_history_pages_say_more,
+		    setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_history_page_first_row_always, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_history_plans_use_index_range_scans, setup_open,
 		    teardown),
