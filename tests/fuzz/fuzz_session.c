@@ -1,0 +1,555 @@
+/*
+ * fuzz_session: libFuzzer target for the whole request path.  Interleaved
+ * lines from up to FUZZ_SLOTS sessions go through the real dispatch,
+ * account, room, message, chat, proto and store code, with a real SQLite
+ * database; stub_conn.c stands in for the sockets and TLS, stub_auth.c for
+ * the scrypt threads, and a fake clock for the wall clock.
+ *
+ * Input: a little bytecode, printable so that the seed corpus is
+ * readable (tests/fuzz/session_corpus).  Bytes that are no operation are
+ * skipped (newlines between operations, say).  S is a slot: its byte & 7.
+ *
+ *	C S A	connect slot S from address A (byte % 8; stub_conn.c)
+ *	L S ..	bytes up to and including the next '\n' arrive on S
+ *	R S N ..	the next N bytes arrive on S (lines split anywhere)
+ *	X S	the peer of S goes away
+ *	B S	the peer of S stops reading, or starts again
+ *	A	the password workers finish one job
+ *	P	end of the loop pass, every password job finished before it
+ *	p	end of the loop pass, password jobs left running
+ *	T N	the clock moves on 2^(N % 24) milliseconds
+ *	S	restart: everyone hangs up, chat is loaded again from the store
+ *
+ * Oracles, besides ASan and UBSan: every line queued for a peer is one
+ * line of valid UTF-8 holding a JSON object with a type; events go only
+ * to sessions, replies (ok, error, pong) are one per request, in total,
+ * whenever a connection is idle; every message content the server shows
+ * (events, history) is one that a client sent, byte for byte; when all
+ * have hung up nobody is online, nothing is queued, nothing is parked.
+ *
+ * Each input starts from an empty database and a new chat core, so
+ * inputs are independent and a crash reproduces from its file alone.
+ */
+#include <sys/stat.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "chat.h"
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "fuzz_session.h"
+#include "log.h"
+#include "proto.h"
+#include "server.h"
+#include "store.h"
+#include "xmalloc.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* 2026-01-01T00:00:00Z: every input starts at the same time. */
+#define FUZZ_EPOCH_MS		INT64_C(1767225600000)
+/* Passes run at the end of an input so that parked work completes. */
+#define FUZZ_SETTLE_PASSES	4
+
+static struct server	*fz_srv;
+static sqlite3		*fz_db;		/* ours, to empty the store */
+static char		*fz_empty_sql;	/* deletes every row */
+static char		 fz_dir[256];
+static char		 fz_path[300];
+static int64_t		 fz_clock;
+static bool		 fz_trace;
+
+/* Message contents clients sent in this input, byte for byte. */
+struct fuzz_blob {
+	char	*p;
+	size_t	 len;
+};
+static struct fuzz_blob	*fz_sent;
+static size_t		 fz_nsent, fz_sentcap;
+
+void
+fuzz_fail(const char *file, int line, const char *what)
+{
+	fprintf(stderr, "fuzz_session: %s:%d: check failed: %s\n", file, line,
+	    what);
+	abort();
+}
+
+int64_t
+server_now_ms(void)
+{
+	return fz_clock;
+}
+
+int64_t
+fuzz_now_ms(void)
+{
+	return fz_clock;
+}
+
+static void
+fuzz_sent_add(const char *p, size_t len)
+{
+	struct fuzz_blob	*b;
+
+	if (fz_nsent == fz_sentcap) {
+		fz_sentcap = fz_sentcap ? 2 * fz_sentcap : 32;
+		fz_sent = xreallocarray(fz_sent, fz_sentcap, sizeof(*fz_sent));
+	}
+	b = &fz_sent[fz_nsent++];
+	b->p = xmalloc(len + 1);
+	memcpy(b->p, p, len);
+	b->len = len;
+}
+
+static bool
+fuzz_sent_has(const char *p, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < fz_nsent; i++)
+		if (fz_sent[i].len == len && memcmp(fz_sent[i].p, p, len) == 0)
+			return true;
+	return false;
+}
+
+static void
+fuzz_sent_clear(void)
+{
+	while (fz_nsent > 0)
+		free(fz_sent[--fz_nsent].p);
+}
+
+static bool
+fuzz_is_type(json_t *obj, const char *type)
+{
+	json_t	*t = json_object_get(obj, "type");
+
+	return json_is_string(t) && json_string_length(t) == strlen(type) &&
+	    strcmp(json_string_value(t), type) == 0;
+}
+
+/* FUZZ_SESSION_TRACE set: every line in and out on stderr. */
+static void
+fuzz_trace(const struct conn *c, const char *dir, const char *data,
+    size_t len)
+{
+	if (!fz_trace)
+		return;
+	if (len > 0 && data[len - 1] == '\n')
+		len--;
+	fprintf(stderr, "%llu %s %.*s\n", (unsigned long long)c->id, dir,
+	    (int)len, data);
+}
+
+void
+fuzz_input_line(const struct conn *c, const char *line, size_t len)
+{
+	json_t	*root, *content;
+
+	fuzz_trace(c, "<-", line, len);
+
+	/* As proto_decode parses it: what a message may carry. */
+	root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+	    NULL);
+	if (root == NULL)
+		return;
+	if (json_is_object(root) && fuzz_is_type(root, "message") &&
+	    json_is_string(content = json_object_get(root, "content")))
+		fuzz_sent_add(json_string_value(content),
+		    json_string_length(content));
+	json_decref(root);
+}
+
+/* A message as events and history show it: content as it was sent. */
+static void
+fuzz_check_message(json_t *m)
+{
+	json_t	*content = json_object_get(m, "content");
+	json_t	*from = json_object_get(m, "from");
+	json_t	*to = json_object_get(m, "to");
+
+	FUZZ_CHECK(fuzz_is_type(m, "message"));
+	FUZZ_CHECK(json_is_integer(json_object_get(m, "id")));
+	FUZZ_CHECK(json_is_string(json_object_get(m, "timestamp")));
+	FUZZ_CHECK(json_is_string(from) && json_is_string(to));
+	FUZZ_CHECK(proto_user_name_valid(json_string_value(from)));
+	FUZZ_CHECK(proto_user_name_valid(json_string_value(to)) ||
+	    proto_room_name_valid(json_string_value(to)));
+	FUZZ_CHECK(json_is_string(content));
+	FUZZ_CHECK(fuzz_sent_has(json_string_value(content),
+	    json_string_length(content)));
+}
+
+bool
+fuzz_output_line(const struct conn *c, const char *data, size_t len,
+    bool reply)
+{
+	json_t		*root, *list, *m;
+	json_error_t	 err;
+	size_t		 i;
+	bool		 answer;
+
+	/* One line, UTF-8, one JSON object with a type. */
+	FUZZ_CHECK(data != NULL && len >= 2);
+	fuzz_trace(c, reply ? "->" : "=>", data, len);
+	FUZZ_CHECK(data[len - 1] == '\n');
+	FUZZ_CHECK(memchr(data, '\n', len - 1) == NULL);
+	FUZZ_CHECK(proto_utf8_valid(data, len));
+	root = json_loadb(data, len - 1, JSON_REJECT_DUPLICATES |
+	    JSON_ALLOW_NUL, &err);
+	FUZZ_CHECK(root != NULL && json_is_object(root));
+	FUZZ_CHECK(json_is_string(json_object_get(root, "type")));
+	answer = fuzz_is_type(root, "ok") || fuzz_is_type(root, "error") ||
+	    fuzz_is_type(root, "pong");
+	/* Events are for sessions, and never look like an answer. */
+	if (!reply) {
+		FUZZ_CHECK(!answer);
+		FUZZ_CHECK(c->session != NULL);
+	}
+	if (fuzz_is_type(root, "error"))
+		FUZZ_CHECK(json_is_string(json_object_get(root, "code")));
+	if (fuzz_is_type(root, "message"))
+		fuzz_check_message(root);
+	if (fuzz_is_type(root, "ok") &&
+	    json_is_array(list = json_object_get(root, "messages")))
+		json_array_foreach(list, i, m)
+			fuzz_check_message(m);
+	json_decref(root);
+	return answer;
+}
+
+/* One pass of server_run's loop, after its callbacks. */
+static void
+fuzz_pass(void)
+{
+	conn_end_of_pass(fz_srv);
+	dispatch_end_of_pass(fz_srv);
+	conn_flush(fz_srv);
+	fuzz_conn_check_idle();
+}
+
+/* Everyone hangs up, and whatever was under way completes. */
+static void
+fuzz_hangup_all(void)
+{
+	int	 i;
+
+	for (i = 0; i < FUZZ_SLOTS; i++)
+		fuzz_conn_hangup(i);
+	fuzz_auth_run(fz_srv, SIZE_MAX);
+	fuzz_pass();
+	FUZZ_CHECK(fuzz_conn_count() == 0 && fuzz_conn_dead() == 0);
+	FUZZ_CHECK(!message_queued());
+	FUZZ_CHECK(fuzz_auth_queued() == 0);
+	FUZZ_CHECK(fz_srv->stats.sessions == 0);
+	FUZZ_CHECK(chat_users_online(fz_srv->chat) == 0);
+}
+
+/* Rooms and memberships from the store, as server.c loads them. */
+struct fuzz_loader {
+	struct chat_room	**rooms;
+	size_t			  n, cap;
+};
+
+static void
+fuzz_load_room_cb(const struct store_room *sr, void *arg)
+{
+	struct fuzz_loader	*ld = arg;
+
+	if (ld->n == ld->cap) {
+		ld->cap = ld->cap ? 2 * ld->cap : 16;
+		ld->rooms = xreallocarray(ld->rooms, ld->cap,
+		    sizeof(*ld->rooms));
+	}
+	ld->rooms[ld->n++] = chat_room_add(fz_srv->chat, sr->id, sr->name,
+	    sr->topic);
+}
+
+static void
+fuzz_load_member_cb(int64_t room_id, int64_t user_id, const char *name,
+    void *arg)
+{
+	struct fuzz_loader	*ld = arg;
+	size_t			 i;
+
+	for (i = 0; i < ld->n; i++)
+		if (chat_room_id(ld->rooms[i]) == room_id)
+			chat_member_add(ld->rooms[i],
+			    chat_user_get(fz_srv->chat, user_id, name));
+}
+
+static void
+fuzz_chat_start(void)
+{
+	struct fuzz_loader	 ld = { NULL, 0, 0 };
+
+	fz_srv->chat = chat_new();
+	account_init();
+	FUZZ_CHECK(store_room_list(fz_srv->store, fuzz_load_room_cb,
+	    &ld) == STORE_OK);
+	FUZZ_CHECK(store_member_list(fz_srv->store, fuzz_load_member_cb,
+	    &ld) == STORE_OK);
+	free(ld.rooms);
+}
+
+static void
+fuzz_chat_stop(void)
+{
+	message_free();
+	account_free();
+	chat_free(fz_srv->chat);
+	fz_srv->chat = NULL;
+}
+
+/* A restart of the daemon on the same database. */
+static void
+fuzz_restart(void)
+{
+	fuzz_hangup_all();
+	fuzz_chat_stop();
+	fuzz_chat_start();
+}
+
+/*
+ * Empty every table through a connection of our own, in one transaction.
+ * The store holding a transaction open across passes would make this
+ * wait and fail: that is a finding too.
+ */
+static void
+fuzz_store_empty(void)
+{
+	char	*err = NULL;
+
+	if (sqlite3_exec(fz_db, fz_empty_sql, NULL, NULL, &err) != SQLITE_OK) {
+		fprintf(stderr, "fuzz_session: emptying the store: %s\n",
+		    err ? err : "?");
+		FUZZ_CHECK(!"the store can be emptied between inputs");
+	}
+}
+
+static void
+fuzz_build_empty_sql(void)
+{
+	sqlite3_stmt	*st;
+	size_t		 len = 64, used;
+
+	FUZZ_CHECK(sqlite3_prepare_v2(fz_db, "SELECT name FROM sqlite_master "
+	    "WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", -1, &st,
+	    NULL) == SQLITE_OK);
+	fz_empty_sql = xmalloc(len);
+	used = (size_t)snprintf(fz_empty_sql, len, "BEGIN IMMEDIATE;");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+
+		len = used + strlen(name) + 64;
+		fz_empty_sql = xreallocarray(fz_empty_sql, 1, len);
+		used += (size_t)snprintf(fz_empty_sql + used, len - used,
+		    "DELETE FROM \"%s\";", name);
+	}
+	sqlite3_finalize(st);
+	/* AUTOINCREMENT's counters too: ids start at 1 for every input. */
+	len = used + 64;
+	fz_empty_sql = xreallocarray(fz_empty_sql, 1, len);
+	snprintf(fz_empty_sql + used, len - used,
+	    "DELETE FROM sqlite_sequence; COMMIT;");
+}
+
+static void
+fuzz_teardown(void)
+{
+	char	 p[320];
+
+	if (fz_srv == NULL)
+		return;
+	store_free(fz_srv->store);
+	sqlite3_close(fz_db);
+	free(fz_empty_sql);
+	config_free(fz_srv->cfg);
+	free(fz_srv);
+	fz_srv = NULL;
+	unlink(fz_path);
+	snprintf(p, sizeof(p), "%s-wal", fz_path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", fz_path);
+	unlink(p);
+	rmdir(fz_dir);
+}
+
+/*
+ * Limits smaller than the defaults, so that short inputs reach them:
+ * message_too_long, line_too_long, history pages cut by bytes, readers
+ * cut off.  Valid as a configuration file could set them.
+ */
+static void
+fuzz_limits(struct config_limits *l)
+{
+	l->max_line = 2048;
+	l->max_message = 512;
+	l->history_max = 50;
+	l->history_bytes = 4096;
+	l->output_buffer = 8192;
+}
+
+static void
+fuzz_setup(void)
+{
+	struct stat	 sb;
+	const char	*tmp;
+	char		*cause = NULL;
+	static int	 auth_token;
+
+	fz_trace = getenv("FUZZ_SESSION_TRACE") != NULL;
+	log_set_level(fz_trace ? LOG_DEBUG : LOG_EMERG);
+	proto_json_wipe_freed();
+	if (stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    access("/dev/shm", W_OK) == 0)
+		tmp = "/dev/shm";
+	else if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	snprintf(fz_dir, sizeof(fz_dir), "%s/fuzz_session.XXXXXX", tmp);
+	FUZZ_CHECK(mkdtemp(fz_dir) != NULL);
+	snprintf(fz_path, sizeof(fz_path), "%s/netsock.db", fz_dir);
+
+	fz_srv = xcalloc(1, sizeof(*fz_srv));
+	fz_srv->cfg = config_defaults(fz_dir);
+	fuzz_limits(&fz_srv->cfg->limits);
+	fz_srv->state = SERVER_RUNNING;
+	TAILQ_INIT(&fz_srv->conns);
+	/* Never dereferenced: stub_auth.c keeps its queue to itself. */
+	fz_srv->auth = (struct auth *)&auth_token;
+	if ((fz_srv->store = store_open(fz_path, &cause)) == NULL) {
+		fprintf(stderr, "fuzz_session: %s\n", cause);
+		FUZZ_CHECK(!"the store opens");
+	}
+	FUZZ_CHECK(sqlite3_open_v2(fz_path, &fz_db, SQLITE_OPEN_READWRITE,
+	    NULL) == SQLITE_OK);
+	sqlite3_busy_timeout(fz_db, 1000);
+	fuzz_build_empty_sql();
+	atexit(fuzz_teardown);
+}
+
+static void
+fuzz_begin(void)
+{
+	fz_clock = FUZZ_EPOCH_MS;
+	memset(&fz_srv->stats, 0, sizeof(fz_srv->stats));
+	fz_srv->stats.started_ms = fz_clock;
+	fuzz_conn_reset();
+	fuzz_auth_reset();
+	fuzz_chat_start();
+}
+
+static void
+fuzz_end(void)
+{
+	int	 i;
+
+	for (i = 0; i < FUZZ_SETTLE_PASSES; i++) {
+		fuzz_auth_run(fz_srv, SIZE_MAX);
+		fuzz_pass();
+	}
+	fuzz_hangup_all();
+	fuzz_chat_stop();
+	fuzz_sent_clear();
+	fuzz_store_empty();
+}
+
+/* The byte at *pos as a slot, or -1 at the end of the input. */
+static int
+fuzz_slot(const uint8_t *data, size_t size, size_t *pos)
+{
+	if (*pos >= size)
+		return -1;
+	return data[(*pos)++] % FUZZ_SLOTS;
+}
+
+static void
+fuzz_run(const uint8_t *data, size_t size)
+{
+	const uint8_t	*eol;
+	size_t		 pos = 0, n;
+	int		 slot;
+	uint8_t		 op;
+
+	while (pos < size) {
+		op = data[pos++];
+		switch (op) {
+		case 'C':
+			if ((slot = fuzz_slot(data, size, &pos)) == -1 ||
+			    pos >= size)
+				return;
+			(void)fuzz_conn_open(fz_srv, slot, data[pos++]);
+			break;
+		case 'L':
+			if ((slot = fuzz_slot(data, size, &pos)) == -1)
+				return;
+			eol = memchr(data + pos, '\n', size - pos);
+			n = eol ? (size_t)(eol - (data + pos)) + 1 : size - pos;
+			fuzz_conn_input(slot, data + pos, n);
+			pos += n;
+			break;
+		case 'R':
+			if ((slot = fuzz_slot(data, size, &pos)) == -1 ||
+			    pos >= size)
+				return;
+			n = data[pos++];
+			if (n > size - pos)
+				n = size - pos;
+			fuzz_conn_input(slot, data + pos, n);
+			pos += n;
+			break;
+		case 'X':
+			if ((slot = fuzz_slot(data, size, &pos)) == -1)
+				return;
+			fuzz_conn_hangup(slot);
+			break;
+		case 'B':
+			if ((slot = fuzz_slot(data, size, &pos)) == -1)
+				return;
+			fuzz_conn_block(slot);
+			break;
+		case 'A':
+			fuzz_auth_run(fz_srv, 1);
+			break;
+		case 'P':
+			fuzz_auth_run(fz_srv, SIZE_MAX);
+			fuzz_pass();
+			break;
+		case 'p':
+			fuzz_pass();
+			break;
+		case 'T':
+			if (pos >= size)
+				return;
+			fz_clock += INT64_C(1) << (data[pos++] % 24);
+			break;
+		case 'S':
+			fuzz_restart();
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (fz_srv == NULL)
+		fuzz_setup();
+	fuzz_begin();
+	fuzz_run(data, size);
+	fuzz_end();
+	return 0;
+}
