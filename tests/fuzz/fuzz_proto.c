@@ -56,6 +56,59 @@ fuzz_check_roundtrip(const struct proto_request *req, bool logged_in)
 	free(s);
 }
 
+/* A string field of the request holds no NUL: nothing reads it short. */
+static void
+fuzz_check_no_nul(const struct proto_request *req, const char *key,
+    const char *value)
+{
+	json_t	*v;
+
+	if (value == NULL)
+		return;
+	v = json_object_get(req->root, key);
+	FUZZ_CHECK(json_is_string(v) && json_string_value(v) == value);
+	FUZZ_CHECK(strlen(value) == json_string_length(v));
+}
+
+/*
+ * Content (NULs and all) comes back byte for byte from the message
+ * event and from a history reply around it, ref included: what every
+ * recipient and history get is what was sent.
+ */
+static void
+fuzz_check_content(const struct proto_request *req)
+{
+	json_error_t	 error;
+	json_t		*ev, *page, *m;
+	char		*line, *hist;
+	size_t		 len, hlen;
+
+	line = proto_message_line(1, "a", "#r", req->content,
+	    req->content_len, 0, &len);
+	FUZZ_CHECK(len >= 2 && line[len - 1] == '\n');
+	FUZZ_CHECK(memchr(line, '\n', len - 1) == NULL);
+	ev = json_loadb(line, len - 1, JSON_ALLOW_NUL, &error);
+	FUZZ_CHECK(ev != NULL);
+	m = json_object_get(ev, "content");
+	FUZZ_CHECK(json_is_string(m) &&
+	    json_string_length(m) == req->content_len &&
+	    memcmp(json_string_value(m), req->content, req->content_len) == 0);
+	len--;
+	hist = proto_history_line(req->ref, &line, &len, 1, true, &hlen);
+	FUZZ_CHECK(hlen <= len + proto_history_overhead(req->ref));
+	page = json_loadb(hist, hlen - 1, JSON_ALLOW_NUL, &error);
+	FUZZ_CHECK(page != NULL);
+	FUZZ_CHECK(json_equal(json_array_get(json_object_get(page,
+	    "messages"), 0), ev));
+	FUZZ_CHECK(req->ref == NULL ||
+	    json_equal(json_object_get(page, "ref"), req->ref));
+	FUZZ_CHECK(json_is_true(json_object_get(page, "more")));
+	json_decref(page);
+	json_decref(ev);
+	free(hist);
+	free(line);
+}
+
 static void
 fuzz_one(const char *line, size_t len, bool logged_in)
 {
@@ -77,6 +130,19 @@ fuzz_one(const char *line, size_t len, bool logged_in)
 	}
 
 	FUZZ_CHECK(proto_type_name(req.type) != NULL);
+	/* The type is that name exactly: "ping\u0000x" is no ping. */
+	fuzz_check_no_nul(&req, "type", json_string_value(
+	    json_object_get(req.root, "type")));
+	FUZZ_CHECK(strcmp(json_string_value(json_object_get(req.root,
+	    "type")), proto_type_name(req.type)) == 0);
+	fuzz_check_no_nul(&req, "user", req.user);
+	fuzz_check_no_nul(&req, "room", req.room);
+	fuzz_check_no_nul(&req, "to", req.to);
+	fuzz_check_no_nul(&req, "with", req.with);
+	fuzz_check_no_nul(&req, "topic", req.topic);
+	fuzz_check_no_nul(&req, "text", req.text);
+	if (req.content != NULL)
+		fuzz_check_content(&req);
 	if (req.type == PROTO_REQ_MESSAGE)
 		FUZZ_CHECK(req.content != NULL && req.content_len > 0);
 	if (req.type == PROTO_REQ_PRESENCE)
@@ -91,7 +157,8 @@ fuzz_one(const char *line, size_t len, bool logged_in)
 	reply = req.type == PROTO_REQ_PING ? proto_pong(req.ref) :
 	    proto_ok(req.ref);
 	if (req.content != NULL)
-		json_object_set_new(reply, "content", json_string(req.content));
+		json_object_set_new(reply, "content", json_stringn(req.content,
+		    req.content_len));
 	if (req.has_before) {
 		proto_format_time(req.before, ts);
 		FUZZ_CHECK(strlen(ts) == PROTO_TIME_LEN - 1);
