@@ -157,7 +157,7 @@ struct nsb_opts {
 	double			 trickle_interval;	/* s between bytes */
 	int			 flooders;
 	int			 flood_window;
-	int			 passwd_users;
+	int			 passwd_sessions;	/* of one account */
 	int			 passwd_window;
 	int			 hogs;
 	int			 hog_requests;
@@ -213,6 +213,7 @@ struct nsb_conn {
 	bool			 filling;
 	bool			 hog_sent;	/* requests out, reading off */
 	bool			 throttled;	/* read rate limit set */
+	bool			 been_ready;	/* logged in once: returns count */
 	size_t			 scan;		/* input searched for '\n' */
 };
 
@@ -292,7 +293,7 @@ static const struct {
 	[NSB_C_SR_ERR] = { "slow_readers", "errors" },
 	[NSB_C_SR_CUT] = { "slow_readers", "cut_off" },
 	[NSB_C_SR_RECONNECTS] = { "slow_readers", "reconnects" },
-	[NSB_C_LOGIN_REFUSED] = { "reconnect", "logins_refused" },
+	[NSB_C_LOGIN_REFUSED] = { "reconnect", "failed" },
 };
 
 struct nsb_atk {
@@ -1162,6 +1163,7 @@ nsb_on_reply(struct nsb_conn *c, bool ok, const char *line, size_t len)
 		break;
 	case NSB_ST_JOIN:
 		c->state = NSB_ST_READY;
+		c->been_ready = true;
 		if (c == c->th->probe)
 			atomic_store(&c->th->a_probe_alive, 1);
 		nsb_conn_ready(c);
@@ -1472,6 +1474,13 @@ nsb_pump_auth(struct nsb_thread *th)
 		c = th->conns[th->next_auth++];
 		if (c->state != NSB_ST_CONNECTED)
 			continue;	/* failed to connect: already counted */
+		if (c->role == NSB_ROLE_PASSWD && c->num > 0) {
+			/* Its account is the first one's: logs in to attack. */
+			c->counted = true;
+			atomic_fetch_add_explicit(&th->a_ready, 1,
+			    memory_order_relaxed);
+			continue;
+		}
 		th->authing++;
 		c->state = NSB_ST_REGISTER;
 		nsb_send_auth(c, "register");
@@ -1646,6 +1655,7 @@ nsb_atk_reply(struct nsb_conn *c, bool ok, const char *line, size_t len)
 			return true;
 		}
 		c->state = NSB_ST_READY;
+		c->been_ready = true;
 		c->inflight = 0;
 		c->hog_sent = false;
 		c->throttled = false;
@@ -1984,9 +1994,14 @@ nsb_atk_sessions(struct nsb_thread *th, uint64_t now)
 		c = th->atks[i];
 		if (c->role == NSB_ROLE_TRICKLE)
 			continue;
-		if (c->state == NSB_ST_DOWN && c->zombie == NULL &&
+		if (c->state == NSB_ST_CONNECTED) {
+			/* A passwd session held unauthenticated until now. */
+			c->state = NSB_ST_LOGIN;
+			nsb_send_auth(c, "login");
+		} else if (c->state == NSB_ST_DOWN && c->zombie == NULL &&
 		    now >= c->t_retry) {
-			th->atk.ctr[again[c->role]]++;
+			if (c->been_ready)
+				th->atk.ctr[again[c->role]]++;
 			nsb_conn_start(c);
 		} else
 			nsb_atk_kick(c, now);
@@ -2128,7 +2143,9 @@ nsb_conn_setup(struct nsb_conn *c, int i, enum nsb_role role, int num)
 	c->num = num;
 	c->pub = role == NSB_ROLE_PUB ? num : -1;
 	c->state = NSB_ST_DOWN;
-	snprintf(c->user, sizeof c->user, "%s%c%d", pfx, letter[role], num);
+	/* The passwd storm is one user with many sessions. */
+	snprintf(c->user, sizeof c->user, "%s%c%d", pfx, letter[role],
+	    role == NSB_ROLE_PASSWD ? 0 : num);
 	/* Presence floods reach the chat room; the others stay apart. */
 	if (role == NSB_ROLE_HOG || role == NSB_ROLE_SLOWREAD)
 		snprintf(c->room, sizeof c->room, "#%s-hog", pfx);
@@ -2156,7 +2173,7 @@ static const struct {
 	int		*count;
 } nsb_atk_roles[] = {
 	{ NSB_ROLE_FLOOD, &nsb_opt.flooders },
-	{ NSB_ROLE_PASSWD, &nsb_opt.passwd_users },
+	{ NSB_ROLE_PASSWD, &nsb_opt.passwd_sessions },
 	{ NSB_ROLE_HOG, &nsb_opt.hogs },
 	{ NSB_ROLE_SLOWREAD, &nsb_opt.slow_readers },
 	{ NSB_ROLE_TRICKLE, &nsb_opt.trickle_users },
@@ -2971,7 +2988,7 @@ nsb_print_abuse(const struct nsb_result *r)
 	    c[NSB_C_PW_CLOSED]);
 	printf("history hogs: %" PRIu64 " requests, cut off %" PRIu64 " times; "
 	    "slow readers: %" PRIu64 " pages, %.1f MB read, cut off %" PRIu64
-	    " times; reconnect logins refused %" PRIu64 "\n",
+	    " times; reconnects failed %" PRIu64 "\n",
 	    c[NSB_C_HOG_REQUESTS], c[NSB_C_HOG_CLOSED], c[NSB_C_SR_PAGES],
 	    (double)c[NSB_C_SR_BYTES] / 1e6, c[NSB_C_SR_CUT],
 	    c[NSB_C_LOGIN_REFUSED]);
@@ -3226,7 +3243,7 @@ nsb_usage(FILE *f)
 "  durable -P PUBS [--window W] [--shared-room] [--duration S]\n"
 "  abuse   [-s SUBS -P PUBS --rate R] [--slowloris R] [--trickle R]\n"
 "          [--trickle-users U] [--trickle-no-login] [--trickle-interval S]\n"
-"          [--flooders N] [--flood-window W] [--passwd-users N]\n"
+"          [--flooders N] [--flood-window W] [--passwd-sessions N]\n"
 "          [--passwd-window W] [--hogs N] [--hog-requests K]\n"
 "          [--slow-readers N] [--slow-read-rate B] [--hist-fill M]\n"
 "          [--hist-size B] [--hist-limit L] [--settle S]\n"
@@ -3281,7 +3298,7 @@ static const struct option nsb_longopts[] = {
 	{ "trickle-interval", required_argument, NULL, NSB_O_TQINTERVAL },
 	{ "flooders", required_argument, NULL, NSB_O_FLOODERS },
 	{ "flood-window", required_argument, NULL, NSB_O_FLOODWIN },
-	{ "passwd-users", required_argument, NULL, NSB_O_PWUSERS },
+	{ "passwd-sessions", required_argument, NULL, NSB_O_PWUSERS },
 	{ "passwd-window", required_argument, NULL, NSB_O_PWWIN },
 	{ "hogs", required_argument, NULL, NSB_O_HOGS },
 	{ "hog-requests", required_argument, NULL, NSB_O_HOGREQ },
@@ -3359,7 +3376,7 @@ nsb_defaults(void)
 	nsb_opt.trickle_interval = 1;
 	nsb_opt.flooders = 2;
 	nsb_opt.flood_window = 16;
-	nsb_opt.passwd_users = 4;
+	nsb_opt.passwd_sessions = 8;
 	nsb_opt.passwd_window = 2;
 	nsb_opt.hogs = 4;
 	nsb_opt.hog_requests = 8;
@@ -3515,8 +3532,8 @@ nsb_option_abuse(int ch, const char *arg)
 		    65536);
 		break;
 	case NSB_O_PWUSERS:
-		nsb_opt.passwd_users = (int)nsb_num(arg, "--passwd-users", 0,
-		    10000);
+		nsb_opt.passwd_sessions = (int)nsb_num(arg, "--passwd-sessions",
+		    0, 10000);
 		break;
 	case NSB_O_PWWIN:
 		nsb_opt.passwd_window = (int)nsb_num(arg, "--passwd-window", 1,
