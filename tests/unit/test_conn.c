@@ -180,7 +180,8 @@ teardown(void **state)
 
 	alarm(0);
 	for (i = 0; i < NCONN; i++) {
-		if (!conn_closed(conns[i]))
+		/* Closed ones may be freed already: ask the stub. */
+		if (closed[i] == 0)
 			conn_close(conns[i], "test over");
 		close(peers[i]);
 	}
