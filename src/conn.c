@@ -436,9 +436,12 @@ conn_process_input(struct conn *c)
 			conn_line_too_long(c);
 			break;
 		}
-		/* A complete line: the idle deadline counts from here. */
-		c->last_line_mono = conn_mono_ms();
-		c->last_input_ms = server_now_ms();
+		/* A complete line: the idle deadline counts from here (the
+		 * lines of one wake-up all arrived at its first). */
+		if (n == 0) {
+			c->last_line_mono = conn_mono_ms();
+			c->last_input_ms = server_now_ms();
+		}
 		if (len > 0)	/* empty lines are ignored */
 			dispatch_line(c, conn_scratch, len);
 		/* The line may hold a password: leave no copy behind. */
