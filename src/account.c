@@ -434,19 +434,22 @@ account_passwd(struct conn *c, struct proto_request *req)
 
 /*
  * The account of w as the store has it now, on the loop thread, after the
- * hash: a ban, a deletion or a new account of the same name may have come
- * in meanwhile.  STORE_OK only if it is still the account that was
- * checked (same id); su must be cleared by the caller.
+ * hash: a ban, a deletion, a new password or a new account of the same
+ * name may have come in meanwhile.  STORE_OK only if it is still the
+ * account that was checked (same id) with the password it was checked
+ * against (same hash); su must be cleared by the caller.
  */
 static int
 account_reread(struct conn *c, const struct dispatch_wait *w,
-    struct store_user *su)
+    const struct auth_result *res, struct store_user *su)
 {
 	int	 rc;
 
 	memset(su, 0, sizeof(*su));
 	rc = store_user_find(c->srv->store, w->auth_user, su);
-	if (rc == STORE_OK && su->id != w->auth_user_id)
+	if (rc == STORE_OK && (su->id != w->auth_user_id ||
+	    res->checked_hash == NULL || su->hash == NULL ||
+	    strcmp(su->hash, res->checked_hash) != 0))
 		rc = STORE_NOT_FOUND;
 	return rc;
 }
@@ -490,12 +493,12 @@ account_logged_in(struct conn *c, struct dispatch_wait *w,
 		return;
 	}
 	account_check_passed(c, w);
-	rc = account_reread(c, w, &su);
+	rc = account_reread(c, w, res, &su);
 	if (rc == STORE_ERROR)
 		dispatch_fail(c, w->auth_ref, PROTO_ERR_INTERNAL,
 		    "the account database is unavailable");
 	else if (rc != STORE_OK)
-		/* Deleted while the hash ran: as for any unknown user. */
+		/* Deleted or given another password while the hash ran. */
 		dispatch_fail(c, w->auth_ref, PROTO_ERR_AUTH_FAILED,
 		    "wrong user name or password");
 	else if (su.banned)
@@ -520,11 +523,12 @@ account_password_changed(struct conn *c, struct dispatch_wait *w,
 		return;
 	}
 	account_check_passed(c, w);
-	rc = account_reread(c, w, &su);
+	rc = account_reread(c, w, res, &su);
 	store_user_clear(&su);
 	if (rc == STORE_NOT_FOUND) {
+		/* Another passwd (or the operator) changed it meanwhile. */
 		dispatch_fail(c, w->auth_ref, PROTO_ERR_AUTH_FAILED,
-		    "this account no longer exists");
+		    "the password changed meanwhile; the old one is wrong");
 		return;
 	}
 	if (rc != STORE_OK || res->new_hash == NULL ||

@@ -345,20 +345,23 @@ auth_secret_free(char **pw, size_t len)
 	*pw = NULL;
 }
 
-/* Wipe the passwords as soon as they are no longer needed. */
+/*
+ * Wipe the passwords as soon as they are no longer needed.  The stored
+ * hash stays until delivery: the caller compares it with the account's
+ * hash then, to tell whether the password changed meanwhile.
+ */
 static void
 auth_work_wipe(struct auth_work *w)
 {
 	auth_secret_free(&w->verify_pw, w->verify_len);
 	auth_secret_free(&w->hash_pw, w->hash_len);
-	free(w->stored_hash);
-	w->stored_hash = NULL;
 }
 
 static void
 auth_work_free(struct auth_work *w)
 {
 	auth_work_wipe(w);
+	free(w->stored_hash);
 	if (w->result.new_hash != NULL)
 		auth_secret_free(&w->result.new_hash,
 		    strlen(w->result.new_hash));
@@ -640,6 +643,7 @@ auth_submit(struct auth *a, const struct auth_job *job)
 		w->verify_len = job->verify_len;
 		if (job->stored_hash != NULL)
 			w->stored_hash = xstrdup(job->stored_hash);
+		w->result.checked_hash = w->stored_hash;
 	}
 	if (job->hash_password != NULL) {
 		w->hash_pw = auth_secret_copy(job->hash_password,

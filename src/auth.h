@@ -65,6 +65,8 @@ struct auth_result {
 					   the callback, NULL on failure */
 	bool		 failed;	/* internal error (bad stored hash,
 					   KDF failure) */
+	const char	*checked_hash;	/* the job's stored_hash, borrowed
+					   for the callback; NULL if none */
 };
 /*
  * With both verify and hash (passwd) the new hash is made only if the

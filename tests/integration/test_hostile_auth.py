@@ -2,8 +2,8 @@
 # defects 5, 8 and 10).  passwd storms, logins pipelined from one address
 # and hashes in flight per address; failures against an account that must
 # not lock its owner out; bans and deletions that land while a login's
-# hash is being computed; a deleted name registered again; many sessions
-# of one user coming and going.
+# hash is being computed, and passwords changed meanwhile; a deleted name
+# registered again; many sessions of one user coming and going.
 
 import random
 
@@ -244,6 +244,53 @@ def test_user_del_while_the_login_hash_runs_and_the_name_reborn():
 	# And the old password opens nothing.
 	c = client(d, source="127.0.0.5")
 	assert_error(req(c, login_obj("victim"), timeout=60), "auth_failed")
+
+
+@test
+def test_password_reset_while_the_login_hash_runs_answers_auth_failed():
+	# The stored hash is slow to check; new hashes, after a reload to
+	# the cheapest cost, are quick: the reset is stored long before
+	# the login's check of the old password is done.
+	d = Daemon(scrypt_n=SLOW_N, limits=ROOMY)
+	user(d, "victim").close()
+	d.write_config(scrypt_n=1024)
+	r = admin(d, {"command": "reload"})
+	assert r.get("ok") is True, r
+	v = client(d, source="127.0.0.2")
+	send_req(v, login_obj("victim"), "v")
+	# The operator resets the (stolen) password meanwhile.
+	r = admin(d, {"command": "user-passwd", "user": "victim",
+	    "password": "the operator's new one"}, timeout=60)
+	assert r.get("ok") is True, r
+	assert_error(reply_to(v, "v"), "auth_failed")
+	assert sessions_of(d, "victim") == 0
+	c = client(d, source="127.0.0.3")
+	assert_ok(req(c, login_obj("victim", "the operator's new one"),
+	    timeout=60), user="victim")
+
+
+@test
+def test_two_passwd_at_once_one_wins():
+	d = Daemon(scrypt_n=2 ** 15, limits=ROOMY)
+	a1 = user(d, "alice")
+	a2 = session(d, "alice", source="127.0.0.2")
+	send_req(a1, {"type": "passwd", "old": PASSWORD,
+	    "new": "first new password"}, "p1")
+	send_req(a2, {"type": "passwd", "old": PASSWORD,
+	    "new": "second new password"}, "p2")
+	r1, r2 = reply_to(a1, "p1"), reply_to(a2, "p2")
+	t = tally([r1, r2])
+	# Both checked the same old password; once it has changed, the
+	# other check is stale and may not overwrite the change.
+	assert t == {"ok": 1, "auth_failed": 1}, (r1, r2)
+	won = "first new password" if outcome(r1) == "ok" else \
+	    "second new password"
+	lost = "second new password" if won.startswith("first") else \
+	    "first new password"
+	c = client(d, source="127.0.0.3")
+	assert_error(req(c, login_obj("alice", lost), timeout=60),
+	    "auth_failed")
+	assert_ok(req(c, login_obj("alice", won), timeout=60), user="alice")
 
 
 @test

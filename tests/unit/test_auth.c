@@ -262,6 +262,7 @@ struct pool_state {
 	int			 seen[POOL_MAX];
 	bool			 verified[POOL_MAX];
 	bool			 failed[POOL_MAX];
+	char			*checked[POOL_MAX];	/* checked_hash */
 	char			*new_hash[POOL_MAX];
 	bool			 timed_out;
 };
@@ -281,6 +282,9 @@ pool_done(const struct auth_result *r, void *arg)
 	ps->failed[i] = r->failed;
 	free(ps->new_hash[i]);
 	ps->new_hash[i] = r->new_hash != NULL ? strdup(r->new_hash) : NULL;
+	free(ps->checked[i]);
+	ps->checked[i] = r->checked_hash != NULL ? strdup(r->checked_hash) :
+	    NULL;
 	if (++ps->ncalls == ps->want)
 		event_base_loopexit(ps->base, NULL);
 }
@@ -329,8 +333,10 @@ pool_teardown(void **state)
 	struct pool_state	*ps = *state;
 	int			 i;
 
-	for (i = 0; i < POOL_MAX; i++)
+	for (i = 0; i < POOL_MAX; i++) {
 		free(ps->new_hash[i]);
+		free(ps->checked[i]);
+	}
 	event_base_free(ps->base);
 	free(ps);
 	return 0;
@@ -431,6 +437,11 @@ test_pool_twenty_mixed_jobs_delivered_by_cookie(void **state)
 		assert_int_equal(ps->seen[i], 1);
 		assert_int_equal(ps->failed[i], false);
 		assert_int_equal(ps->verified[i], e->verified);
+		/* The stored hash comes back, to compare with the store's. */
+		if (e->kind == POOL_HASH || e->kind == POOL_VERIFY_UNKNOWN)
+			assert_null(ps->checked[i]);
+		else
+			assert_string_equal(ps->checked[i], stored);
 		if (e->new_pw == NULL) {
 			assert_null(ps->new_hash[i]);
 			continue;
