@@ -1,7 +1,5 @@
 /* account: register, login, passwd and logout, with hashing off the loop. */
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <stdio.h>
