@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -27,6 +28,11 @@
 
 /* Rate-limited requests in a row before the connection is closed. */
 #define MESSAGE_MAX_STRIKES	50
+/*
+ * How long queued messages wait for the database's write lock, trying
+ * again at every pass, before their senders get an error instead.
+ */
+#define MESSAGE_BUSY_MAX_MS	2000
 
 /* Why a request cannot go on: a code and a line for people. */
 struct message_err {
@@ -54,6 +60,8 @@ struct message_queued {
 
 static TAILQ_HEAD(, message_queued) message_queue =
     TAILQ_HEAD_INITIALIZER(message_queue);
+/* Monotonic ms since when the write lock has been taken; 0: it is not. */
+static int64_t	message_busy_since;
 
 /* Where a message or typing notice goes: a room or a user. */
 struct message_target {
@@ -350,16 +358,40 @@ message_release(struct conn *c)
 	conn_resume(c);
 }
 
+/*
+ * The write lock is taken (store_begin() said STORE_BUSY, having waited
+ * a few milliseconds at most): whether the queue may wait for the next
+ * pass, rather than fail now.
+ */
+static bool
+message_busy_wait(void)
+{
+	struct timespec	 ts;
+	int64_t		 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (message_busy_since == 0)
+		message_busy_since = now;
+	return now - message_busy_since < MESSAGE_BUSY_MAX_MS;
+}
+
 void
 message_commit(struct server *srv)
 {
 	struct message_queued	*m;
 	struct conn		*c;
 	bool			 ok = true;
+	int			 rc;
 
 	if (TAILQ_EMPTY(&message_queue))
 		return;
-	if (store_begin(srv->store) != STORE_OK)
+	/* Nobody is answered yet: the senders wait, in order. */
+	if ((rc = store_begin(srv->store)) == STORE_BUSY &&
+	    message_busy_wait())
+		return;
+	message_busy_since = 0;
+	if (rc != STORE_OK)
 		ok = false;
 	TAILQ_FOREACH(m, &message_queue, entry) {
 		if (!ok)

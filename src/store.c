@@ -27,11 +27,13 @@
 /*
  * WAL growth in pages after which a checkpoint is asked of the checkpoint
  * thread (SQLite's own default threshold), and the length past which the
- * loop runs one itself.  Under steady writes the thread's checkpoints
- * rarely finish between two commits, and only one that does lets the WAL
- * start over from its head; the loop, being the only writer, always
- * finishes one, and little is left to copy by then.  Without the thread
- * the loop checkpoints every STORE_CHECKPOINT_PAGES, as SQLite would.
+ * thread is asked to start the WAL over.  Under steady writes the
+ * thread's checkpoints rarely finish between two commits, and only one
+ * that does lets the WAL start over from its head; past the bound the
+ * thread takes the write lock for the end of its copy (store_checkpoint.h)
+ * and the loop's group commit waits for the next pass (STORE_BUSY), so
+ * the loop never checkpoints.  Without the thread the loop checkpoints
+ * every STORE_CHECKPOINT_PAGES, as SQLite would.
  */
 #define STORE_CHECKPOINT_PAGES	1000
 #define STORE_WAL_MAX_PAGES	16000
@@ -568,13 +570,13 @@ store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	if (st->checkpoint != NULL) {
 		if (pages >= st->wal_ask_at) {
 			st->wal_ask_at = pages + STORE_CHECKPOINT_PAGES;
-			failure = store_checkpoint_request(st->checkpoint);
+			failure = store_checkpoint_request(st->checkpoint,
+			    pages >= STORE_WAL_MAX_PAGES);
 			if (failure != 0)
 				log_warnx("store: checkpoint: %s",
 				    sqlite3_errstr(failure));
 		}
-		if (pages < STORE_WAL_MAX_PAGES)
-			return SQLITE_OK;
+		return SQLITE_OK;
 	}
 	sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL,
 	    NULL);
@@ -654,8 +656,19 @@ store_free(struct store *st)
 int
 store_begin(struct store *st)
 {
-	if (store_run(st, STORE_STMT_BEGIN, "begin") != STORE_OK)
-		return STORE_ERROR;
+	sqlite3_stmt	*s = st->stmt[STORE_STMT_BEGIN];
+	int		 rc;
+
+	/* The write lock is taken (checkpoint restart, another process). */
+	if (st->checkpoint != NULL &&
+	    store_checkpoint_restarting(st->checkpoint))
+		return STORE_BUSY;
+	rc = sqlite3_step(s);
+	store_done(s);
+	if ((rc & 0xff) == SQLITE_BUSY)
+		return STORE_BUSY;
+	if (rc != SQLITE_DONE)
+		return store_fail(st, "begin");
 	st->pending = 0;
 	return STORE_OK;
 }

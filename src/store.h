@@ -23,7 +23,8 @@ enum {
 	STORE_ERROR = -1,
 	STORE_OK = 0,
 	STORE_NOT_FOUND = 1,
-	STORE_EXISTS = 2
+	STORE_EXISTS = 2,
+	STORE_BUSY = 3		/* store_begin: the write lock is taken; later */
 };
 
 struct store;
@@ -66,7 +67,13 @@ struct store_message {
 struct store	*store_open(const char *path, char **cause);
 void		 store_free(struct store *st);
 
-/* Explicit transactions for group commit; nesting is not supported. */
+/*
+ * Explicit transactions for group commit; nesting is not supported.
+ * store_begin() waits a few milliseconds at most for the write lock (it
+ * runs on the loop): STORE_BUSY when another connection holds it (the
+ * checkpoint thread starting the WAL over, another process): try again
+ * at a later pass.
+ */
 int		 store_begin(struct store *st);
 int		 store_commit(struct store *st);	/* rolls back on failure */
 int		 store_rollback(struct store *st);
