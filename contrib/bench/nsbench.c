@@ -308,6 +308,7 @@ struct nsb_window {
 	uint64_t		 deliveries;
 	uint64_t		 acks;
 	uint64_t		 logins;
+	uint64_t		 dropped;	/* sessions the daemon closed */
 	struct nsb_hist		 lat;		/* send -> event received */
 	struct nsb_hist		 acklat;	/* send -> ok received */
 	struct nsb_hist		 loginlat;	/* connect -> login ok */
@@ -1038,6 +1039,7 @@ nsb_conn_fail(struct nsb_conn *c, const char *why)
 	enum nsb_state		 was = c->state;
 	char			 msg[NSB_ERRLEN];
 	uint32_t		 lost;
+	int			 w;
 
 	if (c->counted && nsb_atk_role(c->role)) {
 		/* Attackers are expected to be cut off: counted apart. */
@@ -1083,6 +1085,8 @@ nsb_conn_fail(struct nsb_conn *c, const char *why)
 		break;
 	default:
 		th->dropped++;
+		if ((w = nsb_window_of(nsb_now())) >= 0)
+			th->win[w].dropped++;
 		break;
 	}
 }
@@ -2589,6 +2593,7 @@ nsb_collect(struct nsb_result *r)
 			r->win[w].deliveries += th->win[w].deliveries;
 			r->win[w].acks += th->win[w].acks;
 			r->win[w].logins += th->win[w].logins;
+			r->win[w].dropped += th->win[w].dropped;
 			nsb_hist_merge(&r->win[w].lat, &th->win[w].lat);
 			nsb_hist_merge(&r->win[w].acklat, &th->win[w].acklat);
 			nsb_hist_merge(&r->win[w].loginlat,
@@ -2793,6 +2798,7 @@ nsb_jwindow(const struct nsb_result *r, int w)
 	nsb_jset(o, "ack_latency_ms", nsb_jhist(&win->acklat));
 	if (nsb_opt.scenario == NSB_ABUSE) {
 		nsb_jset(o, "attack", json_boolean(w == nsb_run.storm_win));
+		nsb_jset(o, "dropped", json_integer((json_int_t)win->dropped));
 		nsb_jset(o, "fds", nsb_jfds(&r->fds[w]));
 	}
 	if (nsb_opt.scenario == NSB_LOGINS) {
@@ -2932,8 +2938,8 @@ nsb_print_window(const struct nsb_result *r, int w)
 	    win->acklat.count ? (double)win->acklat.max / 1e6 : -1);
 	if (nsb_opt.scenario == NSB_ABUSE)
 		printf("%sdaemon descriptors: %ld at the start, %ld at most, "
-		    "%ld at the end\n", label, r->fds[w].start, r->fds[w].max,
-		    r->fds[w].end);
+		    "%ld at the end; chat sessions dropped %" PRIu64 "\n", label,
+		    r->fds[w].start, r->fds[w].max, r->fds[w].end, win->dropped);
 	if (nsb_opt.scenario == NSB_LOGINS)
 		printf("%slogins %.1f/s, login ms p50 %.1f p99 %.1f\n", label,
 		    (double)win->logins / dt, nsb_hist_ms(&win->loginlat, 0.5),
