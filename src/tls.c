@@ -272,22 +272,47 @@ tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 	return i == 0 ? 1 : 2;
 }
 
+/* Whether the daemon runs with group gid (its own or a supplementary). */
+static int
+tls_in_group(gid_t gid)
+{
+	gid_t	 groups[256];
+	int	 n, i;
+
+	if (gid == getegid())
+		return 1;
+	n = getgroups(sizeof(groups) / sizeof(groups[0]), groups);
+	for (i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
 /*
  * A private key others may read is one leak away from impersonation.
  * Not fatal (the operator may have reasons), but said at every load.
+ * Group-readable is how a daemon not running as root reads root's key
+ * (root:netsock 0640): only a group the daemon is not in is a warning.
  */
 static void
 tls_check_key_mode(const char *path)
 {
 	struct stat	 st;
+	char		 who[64];
 
 	if (stat(path, &st) == -1)
 		return;
-	if (st.st_mode & (S_IRGRP | S_IROTH))
-		log_warnx("%s: the private key is readable by %s (mode %04o); "
-		    "it should be readable by its owner only (chmod 600)",
-		    path, (st.st_mode & S_IROTH) ? "everyone" : "its group",
-		    (unsigned)(st.st_mode & 07777));
+	if (st.st_mode & S_IROTH)
+		snprintf(who, sizeof(who), "everyone");
+	else if ((st.st_mode & S_IRGRP) && !tls_in_group(st.st_gid))
+		snprintf(who, sizeof(who), "group %u, which netsockd is not in",
+		    (unsigned)st.st_gid);
+	else
+		return;
+	log_warnx("%s: the private key is readable by %s (mode %04o); make "
+	    "it readable by its owner only (chmod 600), or by a group of "
+	    "netsockd's (chmod 640)", path, who,
+	    (unsigned)(st.st_mode & 07777));
 }
 
 /* With the built-in certificate: make one when neither file exists. */
