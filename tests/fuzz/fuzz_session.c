@@ -22,10 +22,12 @@
  *
  * Oracles, besides ASan and UBSan: every line queued for a peer is one
  * line of valid UTF-8 holding a JSON object with a type; events go only
- * to sessions, replies (ok, error, pong) are one per request, in total,
- * whenever a connection is idle; every message content the server shows
- * (events, history) is one that a client sent, byte for byte; when all
- * have hung up nobody is online, nothing is queued, nothing is parked.
+ * to sessions; answers (ok, error, pong) come one per request, in request
+ * order, with the request's ref, pong for ping only, history pages in
+ * order, inside their bounds and within limits.history_bytes, message ids
+ * increasing; every message content the server shows (events, history) is
+ * one that a client sent, byte for byte; when all have hung up nobody is
+ * online, nothing is queued, nothing is parked.
  *
  * Each input starts from an empty database and a new chat core, so
  * inputs are independent and a crash reproduces from its file alone.
@@ -56,6 +58,11 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* Rate-limit tables: the real code, at a size no input can fill. */
+#define FUZZ_TABLE_KEYS		1024
+struct ratelimit_table	*__real_ratelimit_table_new(size_t);
+struct ratelimit_table	*__wrap_ratelimit_table_new(size_t);
+
 /* 2026-01-01T00:00:00Z: every input starts at the same time. */
 #define FUZZ_EPOCH_MS		INT64_C(1767225600000)
 /* Passes run at the end of an input so that parked work completes. */
@@ -68,6 +75,7 @@ static char		 fz_dir[256];
 static char		 fz_path[300];
 static int64_t		 fz_clock;
 static bool		 fz_trace;
+static int64_t		 fz_last_id;	/* of the last message ok */
 
 /* Message contents clients sent in this input, byte for byte. */
 struct fuzz_blob {
@@ -139,6 +147,18 @@ fuzz_is_type(json_t *obj, const char *type)
 	    strcmp(json_string_value(t), type) == 0;
 }
 
+/*
+ * Linked with --wrap=ratelimit_table_new (Makefile.am): 65536-key tables
+ * cost a mapping each per input, and an input holds a few hundred keys
+ * at most, so capacity, and eviction, behave the same at FUZZ_TABLE_KEYS.
+ */
+struct ratelimit_table *
+__wrap_ratelimit_table_new(size_t max_entries)
+{
+	return __real_ratelimit_table_new(max_entries < FUZZ_TABLE_KEYS ?
+	    max_entries : FUZZ_TABLE_KEYS);
+}
+
 /* FUZZ_SESSION_TRACE set: every line in and out on stderr. */
 static void
 fuzz_trace(const struct conn *c, const char *dir, const char *data,
@@ -152,23 +172,50 @@ fuzz_trace(const struct conn *c, const char *dir, const char *data,
 	    (int)len, data);
 }
 
+/* A request waiting for its answer: as parsed, NULL if no object. */
+struct fuzz_expect {
+	json_t			*req;
+	struct fuzz_expect	*next;
+};
+
 void
-fuzz_input_line(const struct conn *c, const char *line, size_t len)
+fuzz_input_line(const struct conn *c, struct fuzz_expect_list *l,
+    const char *line, size_t len)
 {
-	json_t	*root, *content;
+	struct fuzz_expect	*e = xcalloc(1, sizeof(*e));
+	json_t			*root, *content;
 
 	fuzz_trace(c, "<-", line, len);
-
-	/* As proto_decode parses it: what a message may carry. */
+	/* As proto_decode parses it. */
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
 	    NULL);
-	if (root == NULL)
-		return;
-	if (json_is_object(root) && fuzz_is_type(root, "message") &&
+	if (root != NULL && !json_is_object(root)) {
+		json_decref(root);
+		root = NULL;
+	}
+	if (root != NULL && fuzz_is_type(root, "message") &&
 	    json_is_string(content = json_object_get(root, "content")))
 		fuzz_sent_add(json_string_value(content),
 		    json_string_length(content));
-	json_decref(root);
+	e->req = root;
+	if (l->tail != NULL)
+		l->tail->next = e;
+	else
+		l->head = e;
+	l->tail = e;
+}
+
+void
+fuzz_expect_clear(struct fuzz_expect_list *l)
+{
+	struct fuzz_expect	*e;
+
+	while ((e = l->head) != NULL) {
+		l->head = e->next;
+		json_decref(e->req);
+		free(e);
+	}
+	l->tail = NULL;
 }
 
 /* A message as events and history show it: content as it was sent. */
@@ -191,18 +238,98 @@ fuzz_check_message(json_t *m)
 	    json_string_length(content)));
 }
 
-bool
-fuzz_output_line(const struct conn *c, const char *data, size_t len,
-    bool reply)
+static int64_t
+fuzz_int(json_t *obj, const char *key, int64_t otherwise)
 {
-	json_t		*root, *list, *m;
-	json_error_t	 err;
+	json_t	*v = json_object_get(obj, key);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : otherwise;
+}
+
+/*
+ * A history page: oldest first, inside the bounds asked for, at most
+ * limit rows, one line of at most history_bytes unless a single message
+ * is larger, and no "more" on an empty page.
+ */
+static void
+fuzz_check_history(json_t *req, json_t *rep, size_t len)
+{
+	const struct config_limits *lim = &fz_srv->cfg->limits;
+	json_t		*list = json_object_get(rep, "messages"), *m;
+	json_t		*more = json_object_get(rep, "more");
+	int64_t		 limit = fuzz_int(req, "limit", 50), prev = 0, id;
+	int64_t		 before = fuzz_int(req, "before", 0);
+	int64_t		 after = fuzz_int(req, "after", -1);
 	size_t		 i;
-	bool		 answer;
+
+	FUZZ_CHECK(json_is_array(list));
+	FUZZ_CHECK(json_is_boolean(more));
+	if (limit > lim->history_max)
+		limit = lim->history_max;
+	FUZZ_CHECK(json_array_size(list) <= (size_t)limit);
+	json_array_foreach(list, i, m) {
+		id = fuzz_int(m, "id", 0);
+		FUZZ_CHECK(id > prev);
+		FUZZ_CHECK(id > after);
+		FUZZ_CHECK(before == 0 || id < before);
+		prev = id;
+	}
+	if (json_array_size(list) > 1)
+		FUZZ_CHECK(len <= lim->history_bytes);
+	if (json_array_size(list) == 0)
+		FUZZ_CHECK(!json_is_true(more));
+}
+
+/* rep (ok, error or pong) answers req: the ref, the type, the fields. */
+static void
+fuzz_check_answer(json_t *req, json_t *rep, size_t len)
+{
+	json_t		*ref, *rref = json_object_get(rep, "ref");
+	const char	*type;
+
+	if (req == NULL) {		/* not an object: bad_json, bad_utf8 */
+		FUZZ_CHECK(fuzz_is_type(rep, "error"));
+		FUZZ_CHECK(rref == NULL);
+		return;
+	}
+	ref = json_object_get(req, "ref");
+	/* A ref in an answer is the request's own. */
+	if (rref != NULL)
+		FUZZ_CHECK(ref != NULL && json_equal(ref, rref));
+	if (fuzz_is_type(rep, "error"))
+		return;
+	/* Success: the request was valid, so its ref comes back. */
+	FUZZ_CHECK(ref == NULL || rref != NULL);
+	FUZZ_CHECK(json_is_string(json_object_get(req, "type")));
+	type = json_string_value(json_object_get(req, "type"));
+	FUZZ_CHECK(fuzz_is_type(rep, "pong") == (strcmp(type, "ping") == 0));
+	if (strcmp(type, "history") == 0)
+		fuzz_check_history(req, rep, len);
+	if (strcmp(type, "message") == 0) {
+		/* Ids increase in the order the oks leave. */
+		FUZZ_CHECK(fuzz_int(rep, "id", 0) > fz_last_id);
+		fz_last_id = fuzz_int(rep, "id", 0);
+		FUZZ_CHECK(json_is_string(json_object_get(rep, "timestamp")));
+	}
+	if (strcmp(type, "login") == 0 || strcmp(type, "register") == 0)
+		FUZZ_CHECK(json_is_string(json_object_get(rep, "user")));
+	if (strcmp(type, "join") == 0)
+		FUZZ_CHECK(json_is_array(json_object_get(rep, "members")));
+}
+
+bool
+fuzz_output_line(const struct conn *c, struct fuzz_expect_list *l,
+    const char *data, size_t len, enum fuzz_out kind)
+{
+	struct fuzz_expect	*e;
+	json_t			*root, *list, *m;
+	json_error_t		 err;
+	size_t			 i;
+	bool			 answer;
 
 	/* One line, UTF-8, one JSON object with a type. */
 	FUZZ_CHECK(data != NULL && len >= 2);
-	fuzz_trace(c, reply ? "->" : "=>", data, len);
+	fuzz_trace(c, kind == FUZZ_OUT_EVENT ? "=>" : "->", data, len);
 	FUZZ_CHECK(data[len - 1] == '\n');
 	FUZZ_CHECK(memchr(data, '\n', len - 1) == NULL);
 	FUZZ_CHECK(proto_utf8_valid(data, len));
@@ -212,11 +339,6 @@ fuzz_output_line(const struct conn *c, const char *data, size_t len,
 	FUZZ_CHECK(json_is_string(json_object_get(root, "type")));
 	answer = fuzz_is_type(root, "ok") || fuzz_is_type(root, "error") ||
 	    fuzz_is_type(root, "pong");
-	/* Events are for sessions, and never look like an answer. */
-	if (!reply) {
-		FUZZ_CHECK(!answer);
-		FUZZ_CHECK(c->session != NULL);
-	}
 	if (fuzz_is_type(root, "error"))
 		FUZZ_CHECK(json_is_string(json_object_get(root, "code")));
 	if (fuzz_is_type(root, "message"))
@@ -225,8 +347,29 @@ fuzz_output_line(const struct conn *c, const char *data, size_t len,
 	    json_is_array(list = json_object_get(root, "messages")))
 		json_array_foreach(list, i, m)
 			fuzz_check_message(m);
+	switch (kind) {
+	case FUZZ_OUT_EVENT:
+		/* Events are for sessions, and never look like an answer. */
+		FUZZ_CHECK(!answer);
+		FUZZ_CHECK(c->session != NULL);
+		break;
+	case FUZZ_OUT_REPLY:
+		if (!answer)
+			break;
+		/* The oldest request still waiting is the one answered. */
+		FUZZ_CHECK((e = l->head) != NULL);
+		if ((l->head = e->next) == NULL)
+			l->tail = NULL;
+		fuzz_check_answer(e->req, root, len);
+		json_decref(e->req);
+		free(e);
+		break;
+	case FUZZ_OUT_CONN:
+		FUZZ_CHECK(fuzz_is_type(root, "error"));
+		break;
+	}
 	json_decref(root);
-	return answer;
+	return answer && kind == FUZZ_OUT_REPLY;
 }
 
 /* One pass of server_run's loop, after its callbacks. */
@@ -435,6 +578,9 @@ fuzz_setup(void)
 	FUZZ_CHECK(sqlite3_open_v2(fz_path, &fz_db, SQLITE_OPEN_READWRITE,
 	    NULL) == SQLITE_OK);
 	sqlite3_busy_timeout(fz_db, 1000);
+	/* Scratch data: emptying it need not wait for the disk. */
+	FUZZ_CHECK(sqlite3_exec(fz_db, "PRAGMA synchronous = OFF", NULL, NULL,
+	    NULL) == SQLITE_OK);
 	fuzz_build_empty_sql();
 	atexit(fuzz_teardown);
 }
@@ -443,6 +589,7 @@ static void
 fuzz_begin(void)
 {
 	fz_clock = FUZZ_EPOCH_MS;
+	fz_last_id = 0;
 	memset(&fz_srv->stats, 0, sizeof(fz_srv->stats));
 	fz_srv->stats.started_ms = fz_clock;
 	fuzz_conn_reset();

@@ -52,14 +52,27 @@ size_t	fuzz_conn_count(void);
 size_t	fuzz_conn_dead(void);
 
 /*
- * fuzz_session.c: the output oracle.  Checks one line queued for c (a
- * reply when reply is true, else an event) and returns whether it
- * answers a request (ok, error, pong).
+ * fuzz_session.c: the oracles.  A connection's requests wait in its
+ * fuzz_expect list, oldest first, each until its answer (ok, error, pong)
+ * is queued: answers come in request order, one each.
  */
-bool	fuzz_output_line(const struct conn *c, const char *data, size_t len,
-	    bool reply);
-/* A request line about to be dispatched (for the round-trip oracle). */
-void	fuzz_input_line(const struct conn *c, const char *line, size_t len);
+struct fuzz_expect;
+struct fuzz_expect_list {
+	struct fuzz_expect	*head;
+	struct fuzz_expect	*tail;
+};
+enum fuzz_out {
+	FUZZ_OUT_REPLY,		/* conn_send: an answer, welcome, kicked */
+	FUZZ_OUT_EVENT,		/* conn_send_shared: another's doing */
+	FUZZ_OUT_CONN		/* conn's own (line_too_long): no request */
+};
+/* A request line about to be dispatched on c. */
+void	fuzz_input_line(const struct conn *c, struct fuzz_expect_list *l,
+	    const char *line, size_t len);
+/* Check one line queued for c; true if it answers a request. */
+bool	fuzz_output_line(const struct conn *c, struct fuzz_expect_list *l,
+	    const char *data, size_t len, enum fuzz_out kind);
+void	fuzz_expect_clear(struct fuzz_expect_list *l);
 /* The fake clock (server_now_ms() reads it). */
 int64_t	fuzz_now_ms(void);
 

@@ -128,6 +128,8 @@ stub_job_run(const struct stub_job *j, struct auth_result *res)
 
 	memset(res, 0, sizeof(*res));
 	res->cookie = j->cookie;
+	/* account.c compares it with the account's hash (auth.h). */
+	res->checked_hash = j->stored;
 	if (j->verify != NULL && j->stored != NULL) {
 		if (strncmp(j->stored, STUB_AUTH_TAG,
 		    sizeof(STUB_AUTH_TAG) - 1) != 0)

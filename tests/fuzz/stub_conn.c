@@ -63,12 +63,14 @@ struct stub_conn {
 	size_t			 nev, evcap;
 	uint64_t		 requests;	/* lines dispatched */
 	uint64_t		 replies;	/* ok, error, pong queued */
+	struct fuzz_expect_list	 expect;	/* requests not yet answered */
 	struct stub_conn	*next_dead;
 };
 
 static struct stub_conn	*stub_slots[FUZZ_SLOTS];
 static struct stub_conn	*stub_dead;		/* closed, free after pass */
 static uint64_t		 stub_next_id = 1;
+static bool		 stub_own_line;		/* conn's own error line */
 
 /* Peers: per-address limits see these (two share an IPv6 /64). */
 static const char *const stub_addrs[] = {
@@ -126,7 +128,8 @@ conn_send(struct conn *c, const void *data, size_t len)
 
 	if (!stub_can_send(s))
 		return;
-	if (fuzz_output_line(c, data, len, true))
+	if (fuzz_output_line(c, &s->expect, data, len, stub_own_line ?
+	    FUZZ_OUT_CONN : FUZZ_OUT_REPLY))
 		s->replies++;
 	s->unsent_replies += len;
 	stub_check_output(s);
@@ -153,7 +156,7 @@ conn_send_shared(struct conn *c, const void *data, size_t len,
 		cleanup(data, len, arg);
 		return;
 	}
-	(void)fuzz_output_line(c, data, len, false);
+	(void)fuzz_output_line(c, &s->expect, data, len, FUZZ_OUT_EVENT);
 	if (s->nev == s->evcap) {
 		s->evcap = s->evcap ? 2 * s->evcap : 8;
 		s->ev = xreallocarray(s->ev, s->evcap, sizeof(*s->ev));
@@ -282,8 +285,10 @@ stub_line_too_long(struct stub_conn *s)
 
 	snprintf(msg, sizeof(msg), "line longer than %zu bytes",
 	    s->c.srv->cfg->limits.max_line);
+	stub_own_line = true;
 	conn_send_json(&s->c, proto_error(NULL, PROTO_ERR_LINE_TOO_LONG,
 	    msg));
+	stub_own_line = false;
 	conn_close_after_flush(&s->c, "line_too_long");
 }
 
@@ -328,7 +333,7 @@ stub_process_input(struct stub_conn *s)
 		memmove(s->in, s->in + take, s->in_len - take);
 		s->in_len -= take;
 		if (len > 0) {
-			fuzz_input_line(c, line, len);
+			fuzz_input_line(c, &s->expect, line, len);
 			s->requests++;
 			dispatch_line(c, line, len);
 		}
@@ -395,8 +400,10 @@ fuzz_conn_input(int slot, const uint8_t *data, size_t len)
 	memcpy(s->in + s->in_len, data, len);
 	s->in_len += len;
 	if (s->in_len > STUB_INPUT_MAX + 2 * max_line) {
+		stub_own_line = true;
 		conn_send_json(&s->c, proto_error(NULL, PROTO_ERR_RATE_LIMITED,
 		    "too much unanswered input; slow down"));
+		stub_own_line = false;
 		conn_close_after_flush(&s->c, "input_flood");
 		return;
 	}
@@ -465,6 +472,7 @@ conn_flush(struct server *srv)
 			(void)stub_write(stub_slots[i]);
 	while ((s = stub_dead) != NULL) {
 		stub_dead = s->next_dead;
+		fuzz_expect_clear(&s->expect);
 		free(s->in);
 		free(s->ev);
 		free(s);
@@ -486,6 +494,7 @@ fuzz_conn_check_idle(void)
 			continue;
 		/* Exactly one reply per request (dispatch.h). */
 		FUZZ_CHECK(s->replies == s->requests);
+		FUZZ_CHECK(s->expect.head == NULL);
 	}
 }
 
