@@ -508,7 +508,8 @@ message_page_add(const struct store_message *sm, void *arg)
 
 	line = proto_message_line(sm->id, sm->from, sm->to, sm->content,
 	    sm->content_len, sm->ts_ms, &len);
-	need = --len + (pg->n > 0);	/* no "\n"; a comma before */
+	len--;				/* its "\n" stays out */
+	need = pg->n > 0 ? len + 1 : len;	/* a comma before */
 	if (pg->n > 0 && (pg->bytes >= pg->budget ||
 	    need > pg->budget - pg->bytes)) {
 		free(line);
