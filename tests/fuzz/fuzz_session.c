@@ -19,6 +19,12 @@
  *	p	end of the loop pass, password jobs left running
  *	T N	the clock moves on 2^(N % 24) milliseconds
  *	S	restart: everyone hangs up, chat is loaded again from the store
+ *	F	the password workers fail one job (a KDF failure)
+ *	K name	the operator kicks every session of name (up to '\n')
+ *	k S	the operator kicks the session in slot S
+ *	N name	the operator bans name (and so kicks it)
+ *	U name	the operator lifts the ban on name
+ *	D name	the operator deletes the account name
  *
  * Oracles, besides ASan and UBSan: every line queued for a peer is one
  * line of valid UTF-8 holding a JSON object with a type; events go only
@@ -26,14 +32,17 @@
  * order, with the request's ref, pong for ping only, history pages in
  * order, inside their bounds and within limits.history_bytes, message ids
  * increasing; every message content the server shows (events, history) is
- * one that a client sent, byte for byte; when all have hung up nobody is
- * online, nothing is queued, nothing is parked.
+ * one that a client sent, byte for byte; a login succeeds only for a live,
+ * unbanned account with its current password, and nobody banned or
+ * deleted keeps a session; when all have hung up nobody is online,
+ * nothing is queued, nothing is parked.
  *
  * Each input starts from an empty database and a new chat core, so
  * inputs are independent and a crash reproduces from its file alone.
  */
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +93,20 @@ struct fuzz_blob {
 };
 static struct fuzz_blob	*fz_sent;
 static size_t		 fz_nsent, fz_sentcap;
+
+/*
+ * The accounts as the answers so far define them: who registered, with
+ * which password (changed by passwd), banned or not (the operator's
+ * ban and unban), deleted.  A login succeeds only for a live, unbanned
+ * account with its current password.
+ */
+struct fuzz_account {
+	char		 name[PROTO_USER_MAX + 1];	/* lower case */
+	struct fuzz_blob pw;
+	bool		 banned;
+};
+static struct fuzz_account *fz_accounts;
+static size_t		 fz_naccounts, fz_accountcap;
 
 void
 fuzz_fail(const char *file, int line, const char *what)
@@ -136,6 +159,84 @@ fuzz_sent_clear(void)
 {
 	while (fz_nsent > 0)
 		free(fz_sent[--fz_nsent].p);
+}
+
+static void
+fuzz_lower(const char *name, char *out)
+{
+	size_t	 i;
+
+	for (i = 0; name[i] != '\0' && i < PROTO_USER_MAX; i++)
+		out[i] = (char)tolower((unsigned char)name[i]);
+	out[i] = '\0';
+}
+
+static struct fuzz_account *
+fuzz_account_find(const char *name)
+{
+	char	 key[PROTO_USER_MAX + 1];
+	size_t	 i;
+
+	fuzz_lower(name, key);
+	for (i = 0; i < fz_naccounts; i++)
+		if (strcmp(fz_accounts[i].name, key) == 0)
+			return &fz_accounts[i];
+	return NULL;
+}
+
+static void
+fuzz_account_password(struct fuzz_account *a, json_t *pw)
+{
+	free(a->pw.p);
+	a->pw.len = json_is_string(pw) ? json_string_length(pw) : 0;
+	a->pw.p = xmalloc(a->pw.len + 1);
+	if (a->pw.len > 0)
+		memcpy(a->pw.p, json_string_value(pw), a->pw.len);
+}
+
+static void
+fuzz_account_add(const char *name, json_t *pw)
+{
+	struct fuzz_account	*a;
+
+	/* A name is registered once: a second ok is a finding. */
+	FUZZ_CHECK(fuzz_account_find(name) == NULL);
+	if (fz_naccounts == fz_accountcap) {
+		fz_accountcap = fz_accountcap ? 2 * fz_accountcap : 16;
+		fz_accounts = xreallocarray(fz_accounts, fz_accountcap,
+		    sizeof(*fz_accounts));
+	}
+	a = &fz_accounts[fz_naccounts++];
+	memset(a, 0, sizeof(*a));
+	fuzz_lower(name, a->name);
+	fuzz_account_password(a, pw);
+}
+
+static void
+fuzz_account_del(struct fuzz_account *a)
+{
+	free(a->pw.p);
+	*a = fz_accounts[--fz_naccounts];
+}
+
+static void
+fuzz_accounts_clear(void)
+{
+	while (fz_naccounts > 0)
+		fuzz_account_del(&fz_accounts[fz_naccounts - 1]);
+}
+
+/* A login's ok: the account is live, not banned, and pw is its own. */
+static void
+fuzz_account_login(const char *name, json_t *pw)
+{
+	struct fuzz_account	*a = fuzz_account_find(name);
+
+	FUZZ_CHECK(a != NULL);
+	FUZZ_CHECK(!a->banned);
+	FUZZ_CHECK(json_is_string(pw));
+	FUZZ_CHECK(json_string_length(pw) == a->pw.len &&
+	    memcmp(json_string_value(pw), a->pw.p, a->pw.len) == 0);
 }
 
 static bool
@@ -282,8 +383,11 @@ fuzz_check_history(json_t *req, json_t *rep, size_t len)
 
 /* rep (ok, error or pong) answers req: the ref, the type, the fields. */
 static void
-fuzz_check_answer(json_t *req, json_t *rep, size_t len)
+fuzz_check_answer(const struct conn *c, json_t *req, json_t *rep,
+    size_t len)
 {
+	struct fuzz_account	*a;
+	const char		*user;
 	json_t		*ref, *rref = json_object_get(rep, "ref");
 	const char	*type;
 
@@ -311,8 +415,24 @@ fuzz_check_answer(json_t *req, json_t *rep, size_t len)
 		fz_last_id = fuzz_int(rep, "id", 0);
 		FUZZ_CHECK(json_is_string(json_object_get(rep, "timestamp")));
 	}
-	if (strcmp(type, "login") == 0 || strcmp(type, "register") == 0)
+	if (strcmp(type, "login") == 0 || strcmp(type, "register") == 0) {
 		FUZZ_CHECK(json_is_string(json_object_get(rep, "user")));
+		user = json_string_value(json_object_get(rep, "user"));
+		FUZZ_CHECK(proto_user_name_valid(user));
+		FUZZ_CHECK(c->session != NULL);
+		if (type[0] == 'r')
+			fuzz_account_add(user, json_object_get(req,
+			    "password"));
+		else
+			fuzz_account_login(user, json_object_get(req,
+			    "password"));
+	}
+	if (strcmp(type, "passwd") == 0) {
+		FUZZ_CHECK(c->session != NULL);
+		a = fuzz_account_find(chat_user_name(c->session->user));
+		FUZZ_CHECK(a != NULL && !a->banned);
+		fuzz_account_password(a, json_object_get(req, "new"));
+	}
 	if (strcmp(type, "join") == 0)
 		FUZZ_CHECK(json_is_array(json_object_get(rep, "members")));
 }
@@ -360,7 +480,7 @@ fuzz_output_line(const struct conn *c, struct fuzz_expect_list *l,
 		FUZZ_CHECK((e = l->head) != NULL);
 		if ((l->head = e->next) == NULL)
 			l->tail = NULL;
-		fuzz_check_answer(e->req, root, len);
+		fuzz_check_answer(c, e->req, root, len);
 		json_decref(e->req);
 		free(e);
 		break;
@@ -372,6 +492,75 @@ fuzz_output_line(const struct conn *c, struct fuzz_expect_list *l,
 	return answer && kind == FUZZ_OUT_REPLY;
 }
 
+/*
+ * The operator (netsockctl), as admin.c carries its commands out: kick
+ * every session of a user or one session, ban, unban, delete a user.
+ */
+static void
+fuzz_admin(uint8_t op, const char *name, int slot)
+{
+	struct store_user	 su;
+	struct fuzz_account	*a;
+	struct chat_user	*u;
+	struct conn		*c;
+
+	if (op == 'k') {
+		if ((c = fuzz_conn_get(slot)) != NULL)
+			account_kick(c, "kicked by the operator");
+		return;
+	}
+	if (op == 'K') {
+		(void)account_kick_user(fz_srv, name, "kicked by the operator");
+		return;
+	}
+	memset(&su, 0, sizeof(su));
+	if (store_user_find(fz_srv->store, name, &su) != STORE_OK) {
+		store_user_clear(&su);
+		return;
+	}
+	a = fuzz_account_find(su.name);
+	FUZZ_CHECK(a != NULL);		/* the store knows no one else */
+	switch (op) {
+	case 'N':
+		if (store_ban_set(fz_srv->store, su.id, "banned",
+		    fz_clock) == STORE_OK) {
+			a->banned = true;
+			(void)account_kick_user(fz_srv, su.name, "banned");
+		}
+		break;
+	case 'U':
+		if (su.banned && store_ban_clear(fz_srv->store, su.id) ==
+		    STORE_OK)
+			a->banned = false;
+		break;
+	case 'D':
+		(void)account_kick_user(fz_srv, su.name, "account deleted");
+		if (store_user_del(fz_srv->store, su.id) == STORE_OK) {
+			if ((u = chat_user_find(fz_srv->chat, su.name)) != NULL)
+				chat_user_remove(fz_srv->chat, u);
+			fuzz_account_del(a);
+		}
+		break;
+	}
+	store_user_clear(&su);
+}
+
+/* Nobody banned or deleted still has a session. */
+static void
+fuzz_check_sessions(void)
+{
+	struct fuzz_account	*a;
+	struct conn		*c;
+	int			 i;
+
+	for (i = 0; i < FUZZ_SLOTS; i++) {
+		if ((c = fuzz_conn_get(i)) == NULL || c->session == NULL)
+			continue;
+		a = fuzz_account_find(chat_user_name(c->session->user));
+		FUZZ_CHECK(a != NULL && !a->banned);
+	}
+}
+
 /* One pass of server_run's loop, after its callbacks. */
 static void
 fuzz_pass(void)
@@ -380,6 +569,7 @@ fuzz_pass(void)
 	dispatch_end_of_pass(fz_srv);
 	conn_flush(fz_srv);
 	fuzz_conn_check_idle();
+	fuzz_check_sessions();
 }
 
 /* Everyone hangs up, and whatever was under way completes. */
@@ -609,6 +799,7 @@ fuzz_end(void)
 	fuzz_hangup_all();
 	fuzz_chat_stop();
 	fuzz_sent_clear();
+	fuzz_accounts_clear();
 	fuzz_store_empty();
 }
 
@@ -628,6 +819,7 @@ fuzz_run(const uint8_t *data, size_t size)
 	size_t		 pos = 0, n;
 	int		 slot;
 	uint8_t		 op;
+	char		 name[PROTO_USER_MAX + 9];
 
 	while (pos < size) {
 		op = data[pos++];
@@ -683,6 +875,27 @@ fuzz_run(const uint8_t *data, size_t size)
 			break;
 		case 'S':
 			fuzz_restart();
+			break;
+		case 'F':
+			fuzz_auth_fail(fz_srv);
+			break;
+		case 'k':
+			if ((slot = fuzz_slot(data, size, &pos)) == -1)
+				return;
+			fuzz_admin(op, NULL, slot);
+			break;
+		case 'K':
+		case 'N':
+		case 'U':
+		case 'D':
+			eol = memchr(data + pos, '\n', size - pos);
+			n = eol ? (size_t)(eol - (data + pos)) : size - pos;
+			if (n > PROTO_USER_MAX + 8)
+				n = PROTO_USER_MAX + 8;
+			memcpy(name, data + pos, n);
+			name[n] = '\0';
+			pos += n;
+			fuzz_admin(op, name, -1);
 			break;
 		default:
 			break;

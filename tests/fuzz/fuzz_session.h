@@ -42,6 +42,8 @@ bool	fuzz_conn_open(struct server *srv, int slot, int addr);
 void	fuzz_conn_input(int slot, const uint8_t *data, size_t len);
 /* The peer goes away (EOF). */
 void	fuzz_conn_hangup(int slot);
+/* The connection in slot, NULL if none is open there. */
+struct conn *fuzz_conn_get(int slot);
 /* The peer stops, or starts again, reading. */
 void	fuzz_conn_block(int slot);
 /* After each pass: every connection that is idle (nothing parked,
@@ -84,6 +86,8 @@ int64_t	fuzz_now_ms(void);
 void	fuzz_auth_reset(void);
 /* Deliver up to max finished jobs (in submission order); how many. */
 size_t	fuzz_auth_run(struct server *srv, size_t max);
+/* The oldest job fails (as a KDF failure would): nothing verified. */
+void	fuzz_auth_fail(struct server *srv);
 size_t	fuzz_auth_queued(void);
 
 #endif

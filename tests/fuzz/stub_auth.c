@@ -144,25 +144,45 @@ stub_job_run(const struct stub_job *j, struct auth_result *res)
 		res->new_hash = stub_hash(j->hash, j->hash_len);
 }
 
-size_t
-fuzz_auth_run(struct server *srv, size_t max)
+/* Finish the oldest job: as the workers would, or failed. */
+static void
+stub_job_finish(struct server *srv, bool fail)
 {
 	struct stub_job		 j;
 	struct auth_result	 res;
-	size_t			 n;
 
-	for (n = 0; n < max && stub_njobs > 0; n++) {
-		/* Off the queue first: the callback may submit again. */
-		j = stub_jobs[0];
-		memmove(&stub_jobs[0], &stub_jobs[1],
-		    (stub_njobs - 1) * sizeof(stub_jobs[0]));
-		memset(&stub_jobs[--stub_njobs], 0, sizeof(stub_jobs[0]));
-		stub_job_run(&j, &res);
-		dispatch_auth_done(&res, srv);
+	/* Off the queue first: the callback may submit again. */
+	j = stub_jobs[0];
+	memmove(&stub_jobs[0], &stub_jobs[1],
+	    (stub_njobs - 1) * sizeof(stub_jobs[0]));
+	memset(&stub_jobs[--stub_njobs], 0, sizeof(stub_jobs[0]));
+	stub_job_run(&j, &res);
+	if (fail) {
 		free(res.new_hash);
-		stub_job_clear(&j);
+		res.new_hash = NULL;
+		res.verified = false;
+		res.failed = true;
 	}
+	dispatch_auth_done(&res, srv);
+	free(res.new_hash);
+	stub_job_clear(&j);
+}
+
+size_t
+fuzz_auth_run(struct server *srv, size_t max)
+{
+	size_t	 n;
+
+	for (n = 0; n < max && stub_njobs > 0; n++)
+		stub_job_finish(srv, false);
 	return n;
+}
+
+void
+fuzz_auth_fail(struct server *srv)
+{
+	if (stub_njobs > 0)
+		stub_job_finish(srv, true);
 }
 
 size_t

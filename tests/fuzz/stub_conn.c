@@ -418,6 +418,12 @@ fuzz_conn_hangup(int slot)
 		stub_close(stub_slots[slot], "eof");
 }
 
+struct conn *
+fuzz_conn_get(int slot)
+{
+	return stub_slots[slot] != NULL ? &stub_slots[slot]->c : NULL;
+}
+
 void
 fuzz_conn_block(int slot)
 {
