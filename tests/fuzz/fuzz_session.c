@@ -25,6 +25,7 @@
  *	N name	the operator bans name (and so kicks it)
  *	U name	the operator lifts the ban on name
  *	D name	the operator deletes the account name
+ *	Z V	reload, with the settings that the bits of V change (fuzz_config)
  *
  * Oracles, besides ASan and UBSan: every line queued for a peer is one
  * line of valid UTF-8 holding a JSON object with a type; events go only
@@ -85,6 +86,7 @@ static char		 fz_path[300];
 static int64_t		 fz_clock;
 static bool		 fz_trace;
 static int64_t		 fz_last_id;	/* of the last message ok */
+static bool		 fz_reloaded;	/* cfg is not fuzz_config(0) */
 
 /* Message contents clients sent in this input, byte for byte. */
 struct fuzz_blob {
@@ -734,6 +736,63 @@ fuzz_limits(struct config_limits *l)
 	l->output_buffer = 8192;
 }
 
+/*
+ * A reload (server_reload's part that reaches the service layer): a new
+ * snapshot, the old one freed, every connection given the new limits.
+ * Each bit of variant changes some settings, all within what
+ * config_load accepts.
+ */
+static struct config *
+fuzz_config(uint8_t variant)
+{
+	struct config		*cfg = config_defaults(fz_dir);
+	struct config_limits	*l = &cfg->limits;
+
+	fuzz_limits(l);
+	if (variant & 0x01)
+		cfg->registration = false;
+	if (variant & 0x02)
+		cfg->rooms_allow_create = false;
+	if (variant & 0x04) {
+		l->messages_per_second = l->typing_per_second = 0;
+		l->message_burst = l->typing_burst = 1;
+	}
+	if (variant & 0x08) {
+		l->max_message = 64;
+		l->history_max = 3;
+		l->history_bytes = 1024;
+		l->output_buffer = 4096;
+	}
+	if (variant & 0x10) {
+		free(cfg->motd);
+		cfg->motd = xstrdup("motd \xc3\xa9 \"quoted\" \\ \t");
+	}
+	if (variant & 0x20)
+		l->login_failures_per_minute = l->registrations_per_hour =
+		    l->rooms_per_hour = 1;
+	if (variant & 0x40)
+		l->ipv6_prefix = variant & 0x80 ? 48 : 128;
+	else if (variant & 0x80)
+		l->ipv6_prefix = 1;
+	return cfg;
+}
+
+static void
+fuzz_reload(uint8_t variant)
+{
+	struct conn	*c;
+	int		 i;
+
+	config_free(fz_srv->cfg);
+	fz_srv->cfg = fuzz_config(variant);
+	fz_reloaded = true;
+	for (i = 0; i < FUZZ_SLOTS; i++)
+		if ((c = fuzz_conn_get(i)) != NULL) {
+			conn_apply_limits(c);
+			account_apply_limits(c);
+		}
+}
+
 static void
 fuzz_setup(void)
 {
@@ -755,8 +814,7 @@ fuzz_setup(void)
 	snprintf(fz_path, sizeof(fz_path), "%s/netsock.db", fz_dir);
 
 	fz_srv = xcalloc(1, sizeof(*fz_srv));
-	fz_srv->cfg = config_defaults(fz_dir);
-	fuzz_limits(&fz_srv->cfg->limits);
+	fz_srv->cfg = fuzz_config(0);
 	fz_srv->state = SERVER_RUNNING;
 	TAILQ_INIT(&fz_srv->conns);
 	/* Never dereferenced: stub_auth.c keeps its queue to itself. */
@@ -780,6 +838,11 @@ fuzz_begin(void)
 {
 	fz_clock = FUZZ_EPOCH_MS;
 	fz_last_id = 0;
+	if (fz_reloaded) {
+		config_free(fz_srv->cfg);
+		fz_srv->cfg = fuzz_config(0);
+		fz_reloaded = false;
+	}
 	memset(&fz_srv->stats, 0, sizeof(fz_srv->stats));
 	fz_srv->stats.started_ms = fz_clock;
 	fuzz_conn_reset();
@@ -878,6 +941,11 @@ fuzz_run(const uint8_t *data, size_t size)
 			break;
 		case 'F':
 			fuzz_auth_fail(fz_srv);
+			break;
+		case 'Z':
+			if (pos >= size)
+				return;
+			fuzz_reload(data[pos++]);
 			break;
 		case 'k':
 			if ((slot = fuzz_slot(data, size, &pos)) == -1)
