@@ -33,7 +33,8 @@
  * order, with the request's ref, pong for ping only, history pages in
  * order, inside their bounds and within limits.history_bytes, message ids
  * increasing; every message content the server shows (events, history) is
- * one that a client sent, byte for byte; a login succeeds only for a live,
+ * one that a client sent, byte for byte, and reaches only those it
+ * concerns (as do all events); a login succeeds only for a live,
  * unbanned account with its current password, and nobody banned or
  * deleted keeps a session; when all have hung up nobody is online,
  * nothing is queued, nothing is parked.
@@ -49,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -439,6 +441,73 @@ fuzz_check_answer(const struct conn *c, json_t *req, json_t *rep,
 		FUZZ_CHECK(json_is_array(json_object_get(rep, "members")));
 }
 
+struct fuzz_share {
+	struct chat_user	*other;
+	bool			 shared;
+};
+
+static void
+fuzz_share_cb(struct chat_room *r, void *arg)
+{
+	struct fuzz_share	*sh = arg;
+
+	if (chat_is_member(r, sh->other))
+		sh->shared = true;
+}
+
+/* The session's user is a member of the room called name. */
+static bool
+fuzz_member_of(struct chat_user *me, json_t *name)
+{
+	struct chat_room	*r;
+
+	if (!json_is_string(name) ||
+	    (r = chat_room_find(fz_srv->chat, json_string_value(name))) == NULL)
+		return false;
+	return chat_is_member(r, me);
+}
+
+static bool
+fuzz_is_me(struct chat_user *me, json_t *name)
+{
+	return json_is_string(name) &&
+	    strcasecmp(chat_user_name(me), json_string_value(name)) == 0;
+}
+
+/*
+ * An event reaches only those it concerns: a room's events its members,
+ * a direct message or typing notice its two ends, presence whoever
+ * shares a room with the user (and the user's own sessions).
+ */
+static void
+fuzz_check_recipient(const struct conn *c, json_t *ev)
+{
+	struct chat_user	*me = c->session->user;
+	struct fuzz_share	 sh = { NULL, false };
+	json_t			*to = json_object_get(ev, "to");
+	json_t			*user = json_object_get(ev, "user");
+
+	if (fuzz_is_type(ev, "message") || fuzz_is_type(ev, "typing")) {
+		FUZZ_CHECK(json_is_string(to));
+		if (json_string_value(to)[0] == '#')
+			FUZZ_CHECK(fuzz_member_of(me, to));
+		else
+			FUZZ_CHECK(fuzz_is_me(me, to) ||
+			    fuzz_is_me(me, json_object_get(ev, "from")));
+	} else if (fuzz_is_type(ev, "join") || fuzz_is_type(ev, "leave") ||
+	    fuzz_is_type(ev, "topic"))
+		FUZZ_CHECK(fuzz_member_of(me, json_object_get(ev, "room")));
+	else if (fuzz_is_type(ev, "presence")) {
+		FUZZ_CHECK(json_is_string(user));
+		sh.other = chat_user_find(fz_srv->chat,
+		    json_string_value(user));
+		FUZZ_CHECK(sh.other != NULL);
+		if (sh.other != me)
+			chat_user_each_room(me, fuzz_share_cb, &sh);
+		FUZZ_CHECK(sh.other == me || sh.shared);
+	}
+}
+
 bool
 fuzz_output_line(const struct conn *c, struct fuzz_expect_list *l,
     const char *data, size_t len, enum fuzz_out kind)
@@ -474,6 +543,7 @@ fuzz_output_line(const struct conn *c, struct fuzz_expect_list *l,
 		/* Events are for sessions, and never look like an answer. */
 		FUZZ_CHECK(!answer);
 		FUZZ_CHECK(c->session != NULL);
+		fuzz_check_recipient(c, root);
 		break;
 	case FUZZ_OUT_REPLY:
 		if (!answer)
