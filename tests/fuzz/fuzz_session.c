@@ -40,7 +40,15 @@
  * nothing is queued, nothing is parked.
  *
  * Each input starts from an empty database and a new chat core, so
- * inputs are independent and a crash reproduces from its file alone.
+ * inputs are independent and a crash reproduces from its file alone:
+ *
+ *	FUZZ_SESSION_TRACE=1 tests/fuzz/fuzz_session crash-...
+ *
+ * replays it with every line in (<-), reply (->) and event (=>) on
+ * stderr, each after its connection's number, and the daemon's log.
+ * tests/run-all runs it briefly from the seed corpus, with
+ * tests/fuzz/session.dict; a longer run is the same command with a larger
+ * -max_total_time.
  */
 #include <sys/stat.h>
 
