@@ -1,4 +1,5 @@
 /* account: register, login, passwd and logout, with hashing off the loop. */
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <ctype.h>
@@ -50,6 +51,26 @@ struct account_keys {
 	char	 user[PROTO_USER_MAX + 2];
 };
 
+/*
+ * Requests for a password check that found every check their address may
+ * have under way (AUTH_MAX_PER_OWNER) in use: they wait here, oldest
+ * first, rather than being refused, and run again as soon as a check of
+ * that address is answered.  A connection has at most one request in
+ * flight, so the line is bounded by the connections an address may open
+ * (max_per_ip); entries of connections gone meanwhile are dropped as the
+ * line is walked.
+ */
+struct account_parked {
+	uint64_t			 conn_id;
+	char				 addr[RATELIMIT_ADDR_KEY_LEN];
+	TAILQ_ENTRY(account_parked)	 entry;
+};
+
+static TAILQ_HEAD(, account_parked) account_parked_list =
+    TAILQ_HEAD_INITIALIZER(account_parked_list);
+
+static void	account_unpark_all(void);
+
 void
 account_init(void)
 {
@@ -68,6 +89,7 @@ account_free(void)
 	ratelimit_table_free(account_reg_by_addr);
 	account_fail_by_addr = account_fail_by_user = NULL;
 	account_fail_recent = account_reg_by_addr = NULL;
+	account_unpark_all();
 }
 
 /* The remote address as every per-address limit counts it. */
@@ -102,6 +124,77 @@ account_rate_limited(struct conn *c, const json_t *ref, const char *why)
 	dispatch_fail(c, ref, PROTO_ERR_RATE_LIMITED, "%s", why);
 }
 
+static void
+account_parked_remove(struct account_parked *p)
+{
+	TAILQ_REMOVE(&account_parked_list, p, entry);
+	free(p);
+}
+
+/* Forget every waiting request (their connections keep them). */
+static void
+account_unpark_all(void)
+{
+	while (!TAILQ_EMPTY(&account_parked_list))
+		account_parked_remove(TAILQ_FIRST(&account_parked_list));
+}
+
+/*
+ * Every check addr may have is under way: req waits its turn (the
+ * request now belongs to c's wait record, and the connection takes no
+ * further lines meanwhile).  True if it had to wait.
+ */
+static bool
+account_park_if_full(struct conn *c, struct proto_request *req,
+    const char *addr)
+{
+	struct dispatch_wait	*w;
+	struct account_parked	*p;
+
+	if (!auth_owner_full(c->srv->auth, addr))
+		return false;
+	w = dispatch_wait_get(c);
+	w->req = *req;
+	w->has_req = true;
+	req->root = NULL;		/* the caller's clear leaves it alone */
+	c->flags |= CONN_F_WAITING;
+	p = xcalloc(1, sizeof(*p));
+	p->conn_id = c->id;
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+	TAILQ_INSERT_TAIL(&account_parked_list, p, entry);
+	return true;
+}
+
+void
+account_unpark(struct server *srv)
+{
+	struct account_parked	*p, *next;
+	struct proto_request	 req;
+	struct conn		*c;
+
+	for (p = TAILQ_FIRST(&account_parked_list); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		c = conn_find(p->conn_id);
+		if (c == NULL || conn_closed(c) || c->wait == NULL ||
+		    !c->wait->has_req) {
+			account_parked_remove(p);
+			continue;
+		}
+		if (auth_owner_full(srv->auth, p->addr))
+			continue;
+		account_parked_remove(p);
+		req = c->wait->req;
+		c->wait->has_req = false;
+		c->flags &= ~CONN_F_WAITING;
+		/* From the start: the limits are checked as it runs now. */
+		dispatch_request(c, &req);
+		proto_request_clear(&req);
+		/* (Parking again appends; next stays valid.) */
+		if (!(c->flags & CONN_F_WAITING))
+			conn_resume(c);
+	}
+}
+
 /*
  * May a password check for the account of k run now from c's address?
  * If not, rate_limited is answered.
@@ -124,11 +217,6 @@ account_check_allowed(struct conn *c, const json_t *ref,
 	    account_fail_recent, k->addr, 1, ACCOUNT_WINDOW_MS, now)) {
 		account_rate_limited(c, ref, "too many failed logins for this "
 		    "account; try again in a minute");
-		return false;
-	}
-	if (auth_owner_full(c->srv->auth, k->addr)) {
-		account_rate_limited(c, ref, "too many password checks under "
-		    "way from your address; wait for their answers");
 		return false;
 	}
 	return true;
@@ -327,11 +415,8 @@ account_register(struct conn *c, struct proto_request *req)
 		return;
 	}
 	/* A registration's hash counts against the address's bound too. */
-	if (auth_owner_full(srv->auth, addr)) {
-		account_rate_limited(c, req->ref, "too many password checks "
-		    "under way from your address; wait for their answers");
+	if (account_park_if_full(c, req, addr))
 		return;
-	}
 	ratelimit_table_hit(account_reg_by_addr, addr,
 	    cfg->limits.registrations_per_hour, ACCOUNT_REG_WINDOW_MS,
 	    server_now_ms());
@@ -368,7 +453,8 @@ account_login(struct conn *c, struct proto_request *req)
 	if (account_logged_in_already(c, req))
 		return;
 	account_keys(c, req->user, &k);
-	if (!account_check_allowed(c, req->ref, &k))
+	if (!account_check_allowed(c, req->ref, &k) ||
+	    account_park_if_full(c, req, k.addr))
 		return;
 	memset(&su, 0, sizeof(su));
 	rc = proto_user_name_valid(req->user) ?
@@ -407,7 +493,8 @@ account_passwd(struct conn *c, struct proto_request *req)
 		return;
 	/* Checking the old password is a password check like a login. */
 	account_keys(c, name, &k);
-	if (!account_check_allowed(c, req->ref, &k))
+	if (!account_check_allowed(c, req->ref, &k) ||
+	    account_park_if_full(c, req, k.addr))
 		return;
 	if (store_user_find(srv->store, name, &su) != STORE_OK ||
 	    su.id != chat_user_id(c->session->user)) {

@@ -195,9 +195,10 @@ dispatch_auth_done(const struct auth_result *res, void *arg)
 	struct conn	*c = conn_find(res->cookie);
 
 	/* The connection went away meanwhile: nobody to answer. */
-	if (c == NULL || conn_closed(c))
-		return;
-	account_auth_done(c, res);
+	if (c != NULL && !conn_closed(c))
+		account_auth_done(c, res);
+	/* Either way a check slot is free for whoever waits for one. */
+	account_unpark(arg);
 }
 
 void

@@ -82,6 +82,8 @@ void	account_register(struct conn *, struct proto_request *);
 void	account_login(struct conn *, struct proto_request *);
 void	account_passwd(struct conn *, struct proto_request *);
 void	account_auth_done(struct conn *, const struct auth_result *);
+/* A check was answered: requests waiting for their address's turn go. */
+void	account_unpark(struct server *);
 /* A session ends: presence offline when it was the user's last. */
 void	account_logout(struct conn *);
 /* Send 'kicked' with reason, end the session now, close after flush. */
