@@ -194,8 +194,11 @@ dispatch_auth_done(const struct auth_result *res, void *arg)
 {
 	struct conn	*c = conn_find(res->cookie);
 
-	/* The connection went away meanwhile: nobody to answer. */
-	if (c != NULL && !conn_closed(c))
+	/*
+	 * The connection went away meanwhile, or is going (kicked, flooding):
+	 * nobody to answer, and no session may start on it.
+	 */
+	if (c != NULL && c->state == CONN_STATE_OPEN)
 		account_auth_done(c, res);
 	/* Either way a check slot is free for whoever waits for one. */
 	account_unpark(arg);

@@ -59,6 +59,8 @@ struct stub_conn {
 	size_t			 unsent_replies;
 	size_t			 unread_events;
 	int64_t			 close_by;	/* draining: fake clock */
+	bool			 drain_session;	/* logged in when draining
+						   began */
 	struct stub_event	*ev;		/* events not yet read */
 	size_t			 nev, evcap;
 	uint64_t		 requests;	/* lines dispatched */
@@ -263,6 +265,7 @@ conn_close_after_flush(struct conn *c, const char *reason)
 		return;
 	stub_set_state(s, CONN_STATE_DRAINING);
 	c->close_reason = reason;
+	s->drain_session = c->session != NULL;
 	s->close_by = fuzz_now_ms() + STUB_CLOSE_MS;
 	s->pending = false;
 	(void)stub_write(s);
@@ -492,8 +495,12 @@ fuzz_conn_check_idle(void)
 	int			 i;
 
 	for (i = 0; i < FUZZ_SLOTS; i++) {
-		if ((s = stub_slots[i]) == NULL ||
-		    s->c.state != CONN_STATE_OPEN || s->pending ||
+		/* A connection being closed starts no session (account_kick:
+		 * out of chat at once). */
+		if ((s = stub_slots[i]) != NULL &&
+		    s->c.state == CONN_STATE_DRAINING)
+			FUZZ_CHECK(s->drain_session || s->c.session == NULL);
+		if (s == NULL || s->c.state != CONN_STATE_OPEN || s->pending ||
 		    s->overflow || s->output_wait ||
 		    (s->c.flags & CONN_F_WAITING) || s->c.uncommitted > 0 ||
 		    (s->in_len > 0 && memchr(s->in, '\n', s->in_len) != NULL))
