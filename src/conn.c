@@ -938,7 +938,8 @@ conn_end_of_pass(struct server *srv)
 void
 conn_apply_limits(struct conn *c)
 {
-	if (c->state == CONN_STATE_OPEN)
+	/* (After an EOF nothing is read: the pass closes it.) */
+	if (c->state == CONN_STATE_OPEN && !(c->flags & CONN_F_EOF))
 		conn_arm(c->rev, conn_read_deadline(c));
 }
 
