@@ -26,6 +26,8 @@
  *	U name	the operator lifts the ban on name
  *	D name	the operator deletes the account name
  *	Z V	reload, with the settings that the bits of V change (fuzz_config)
+ *	W	another process takes the database's write lock, or lets it go
+ *		(it lets go before a restart and at the end of the input)
  *
  * Oracles, besides ASan and UBSan: every line queued for a peer is one
  * line of valid UTF-8 holding a JSON object with a type; events go only
@@ -97,6 +99,7 @@ static int64_t		 fz_clock;
 static bool		 fz_trace;
 static int64_t		 fz_last_id;	/* of the last message ok */
 static bool		 fz_reloaded;	/* cfg is not fuzz_config(0) */
+static bool		 fz_locked;	/* fz_db holds the write lock */
 
 /* Message contents clients sent in this input, byte for byte. */
 struct fuzz_blob {
@@ -652,11 +655,29 @@ fuzz_pass(void)
 	fuzz_check_sessions();
 }
 
+/*
+ * Another process (a sqlite3 shell, a backup) takes the database's write
+ * lock, or lets it go: the store's writes fail at once, and the group
+ * commit waits for a later pass.
+ */
+static void
+fuzz_lock(bool on)
+{
+	if (on == fz_locked)
+		return;
+	FUZZ_CHECK(sqlite3_exec(fz_db, on ? "BEGIN IMMEDIATE" : "COMMIT", NULL,
+	    NULL, NULL) == SQLITE_OK);
+	fz_locked = on;
+}
+
 /* Everyone hangs up, and whatever was under way completes. */
 static void
 fuzz_hangup_all(void)
 {
 	int	 i;
+
+	/* What waits for the lock must be able to finish. */
+	fuzz_lock(false);
 
 	for (i = 0; i < FUZZ_SLOTS; i++)
 		fuzz_conn_hangup(i);
@@ -933,6 +954,7 @@ fuzz_end(void)
 {
 	int	 i;
 
+	fuzz_lock(false);
 	for (i = 0; i < FUZZ_SETTLE_PASSES; i++) {
 		fuzz_auth_run(fz_srv, SIZE_MAX);
 		fuzz_pass();
@@ -1019,6 +1041,9 @@ fuzz_run(const uint8_t *data, size_t size)
 			break;
 		case 'F':
 			fuzz_auth_fail(fz_srv);
+			break;
+		case 'W':
+			fuzz_lock(!fz_locked);
 			break;
 		case 'Z':
 			if (pos >= size)
