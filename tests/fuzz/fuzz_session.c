@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sanitizer/common_interface_defs.h>
 #include <sqlite3.h>
 
 #include "chat.h"
@@ -123,11 +124,29 @@ struct fuzz_account {
 static struct fuzz_account *fz_accounts;
 static size_t		 fz_naccounts, fz_accountcap;
 
+/* The scratch database goes with the process, however it ends. */
+static void
+fuzz_remove_files(void)
+{
+	char	 p[320];
+
+	if (fz_dir[0] == '\0')
+		return;
+	unlink(fz_path);
+	snprintf(p, sizeof(p), "%s-wal", fz_path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", fz_path);
+	unlink(p);
+	rmdir(fz_dir);
+	fz_dir[0] = '\0';
+}
+
 void
 fuzz_fail(const char *file, int line, const char *what)
 {
 	fprintf(stderr, "fuzz_session: %s:%d: check failed: %s\n", file, line,
 	    what);
+	fuzz_remove_files();
 	abort();
 }
 
@@ -802,8 +821,6 @@ fuzz_build_empty_sql(void)
 static void
 fuzz_teardown(void)
 {
-	char	 p[320];
-
 	if (fz_srv == NULL)
 		return;
 	store_free(fz_srv->store);
@@ -812,12 +829,7 @@ fuzz_teardown(void)
 	config_free(fz_srv->cfg);
 	free(fz_srv);
 	fz_srv = NULL;
-	unlink(fz_path);
-	snprintf(p, sizeof(p), "%s-wal", fz_path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", fz_path);
-	unlink(p);
-	rmdir(fz_dir);
+	fuzz_remove_files();
 }
 
 /*
@@ -930,6 +942,8 @@ fuzz_setup(void)
 	    NULL) == SQLITE_OK);
 	fuzz_build_empty_sql();
 	atexit(fuzz_teardown);
+	/* ASan and UBSan reports end the process without atexit. */
+	__sanitizer_set_death_callback(fuzz_remove_files);
 }
 
 static void
