@@ -457,6 +457,7 @@ message_free(void)
 		TAILQ_REMOVE(&message_queue, m, entry);
 		message_queued_free(m);
 	}
+	message_busy_since = 0;
 	room_free();
 }
 
