@@ -122,6 +122,11 @@ account_rate_limited(struct conn *c, const json_t *ref, const char *why)
 {
 	c->srv->stats.rate_limited++;
 	dispatch_fail(c, ref, PROTO_ERR_RATE_LIMITED, "%s", why);
+	/* A session that keeps asking after refusals is flooding, as with
+	 * messages: every refused request still costs a parse and a reply. */
+	if (c->session != NULL &&
+	    ++c->session->strikes >= DISPATCH_MAX_STRIKES)
+		conn_close_after_flush(c, "flood");
 }
 
 static void

@@ -27,6 +27,10 @@ struct chat_session;
 struct conn;
 struct server;
 
+/* Rate-limited requests in a row before a session is closed as a flood
+ * (messages, typing, requests that reach others, password checks). */
+#define DISPATCH_MAX_STRIKES	50
+
 /* What a parked connection is waiting with. */
 struct dispatch_wait {
 	struct proto_request	 req;		/* decoded, not yet handled */

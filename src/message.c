@@ -26,8 +26,6 @@
 #include "store.h"
 #include "xmalloc.h"
 
-/* Rate-limited requests in a row before the connection is closed. */
-#define MESSAGE_MAX_STRIKES	50
 /*
  * How long queued messages wait for the database's write lock, trying
  * again at every pass, before their senders get an error instead.
@@ -153,7 +151,7 @@ message_refuse(struct conn *c, const char *what, struct message_err *e,
 	if (s->strikes++ == 0)
 		log_emit(LOG_NOTICE, LOG_ID_RATE_LIMITED, f, 2,
 		    "session=%s event=rate_limited user=%s", sid, f[1].value);
-	*flood = s->strikes >= MESSAGE_MAX_STRIKES;
+	*flood = s->strikes >= DISPATCH_MAX_STRIKES;
 	return message_error(e, PROTO_ERR_RATE_LIMITED, "slow down: too many "
 	    "%s", what);
 }

@@ -5,13 +5,15 @@
 # hash is being computed, and passwords changed meanwhile; a deleted name
 # registered again; many sessions of one user coming and going.
 
+import json
 import random
 
 import time
 
 import harness
 from harness import Daemon, test
-from chatlib import (PASSWORD, assert_ok, assert_error, expect_ok, req,
+from chatlib import (PASSWORD, assert_alive, assert_ok, assert_error,
+    expect_ok, req,
     client, user, session, join, send, sync, drain, wait_event, events_of,
     history, admin, sessions_of, wait_sessions)
 
@@ -106,6 +108,25 @@ def test_passwd_storm_is_rate_limited_and_logins_still_complete():
 	c = client(d, source="127.0.0.4")
 	assert_ok(req(c, login_obj("mallory")), user="mallory")
 	assert sessions_of(d, "mallory") == 5
+
+
+@test
+def test_a_session_that_keeps_asking_after_refusals_is_closed():
+	# Refused checks are cheap, not free: a session that goes on sending
+	# passwd after 50 refusals in a row is closed as a flood, as a
+	# message flooder is.
+	d = Daemon(limits={"login_failures_per_minute": 2})
+	m = user(d, "mallory")
+	m.send_raw(b"".join(json.dumps({"type": "passwd", "old": WRONG,
+	    "new": "a new password", "ref": i}).encode() + b"\n"
+	    for i in range(200)))
+	got = m.expect_closed(timeout=60)
+	t = tally([r for r in got if isinstance(r, dict) and "ref" in r])
+	assert t.get("rate_limited", 0) >= 50, t
+	assert len(got) < 200, "never closed: %d replies" % len(got)
+	assert "reason=flood" in d.log()
+	# Nobody else is affected.
+	assert_alive(user(d, "walter"))
 
 
 @test
